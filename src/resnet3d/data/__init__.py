@@ -1,0 +1,1 @@
+"""Video data: annotation index, decoding, temporal sampling, spatial transforms, datasets."""

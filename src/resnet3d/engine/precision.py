@@ -1,0 +1,46 @@
+"""Numeric precision and memory layout: the fast path (bf16 autocast + channels_last_3d) in one place."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import ContextManager
+
+import torch
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def cpu_supports_bf16() -> bool:
+    """True when this CPU has native bf16 dot products (AVX-512 BF16 or AMX), where bf16 autocast pays."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """Turn 'auto' into a concrete precision for `device`; reject fp16 on CPU (no native path, ~100x slower)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+    if precision == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "bf16" if cpu_supports_bf16() else "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("precision fp16 is only supported on CUDA; use bf16 or fp32 on CPU")
+    return precision
+
+
+def autocast(precision: str, device: torch.device) -> ContextManager:
+    """Autocast context for a resolved precision ('fp32' gives a no-op context)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def to_channels_last(x: torch.Tensor | torch.nn.Module) -> torch.Tensor | torch.nn.Module:
+    """channels_last_3d layout for a 5-D tensor or a model's conv weights (other tensors pass through)."""
+    if isinstance(x, torch.nn.Module):
+        return x.to(memory_format=torch.channels_last_3d)
+    return x.contiguous(memory_format=torch.channels_last_3d) if x.dim() == 5 else x

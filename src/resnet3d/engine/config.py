@@ -45,6 +45,7 @@ class DataConfig:
     crop_min_scale: float = 0.25  # original: --train_crop_min_scale
     crop_min_ratio: float = 0.75  # original: --train_crop_min_ratio
     hflip: bool = True  # original: --no_hflip inverted
+    color_jitter: float = 0.0  # brightness/contrast/saturation strength; 0: off (the original's --colorjitter was a no-op)
     normalization: str | None = None  # kinetics | activitynet | 0.5 | hara2018; None: the pretrained model's, else kinetics
     value_scale: float = 1.0  # original: --value_scale
     val_clips: int = 3  # clips per validation video (original: --n_val_samples)
@@ -133,7 +134,7 @@ CHOICES: dict[str, tuple] = {
 LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "model.num_classes": (1, True), "data.input_size": (1, True), "data.clip_length": (1, True),
     "data.t_stride": (1, True), "data.crop_min_scale": (0, False), "data.crop_min_ratio": (0, False),
-    "data.value_scale": (0, False), "data.val_clips": (1, True), "data.batch_size": (1, True),
+    "data.value_scale": (0, False), "data.color_jitter": (0, True), "data.val_clips": (1, True), "data.batch_size": (1, True),
     "data.val_batch_size": (0, True), "data.workers": (0, True), "optim.lr": (0, False),
     "optim.momentum": (0, True), "optim.dampening": (0, True), "optim.weight_decay": (0, True),
     "optim.label_smoothing": (0, True), "optim.accumulate": (1, True), "optim.clip_grad_norm": (0, True),
@@ -180,6 +181,13 @@ def load_config(path_or_name: str | Path | None = None, overrides: Iterable[str]
     if path_or_name is not None:
         doc, where = _read_yaml(path_or_name)
         apply_dict(config, doc, where)
+    apply_overrides(config, overrides)
+    validate(config)
+    return config
+
+
+def apply_overrides(config: TrainConfig, overrides: Iterable[str]) -> None:
+    """Apply `section.key=value` strings; values are read as YAML (numbers, true/false, null, [lists])."""
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
@@ -189,16 +197,6 @@ def load_config(path_or_name: str | Path | None = None, overrides: Iterable[str]
         except yaml.YAMLError:
             value = text
         set_value(config, key.strip(), value)
-    validate(config)
-    return config
-
-
-def config_from_dict(doc: dict, where: str = "config") -> TrainConfig:
-    """A validated TrainConfig from a nested dict (e.g. the copy stored in a checkpoint)."""
-    config = TrainConfig()
-    apply_dict(config, doc, where)
-    validate(config)
-    return config
 
 
 def apply_dict(config: TrainConfig, doc: dict, where: str = "config") -> None:

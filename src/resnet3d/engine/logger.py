@@ -1,0 +1,123 @@
+"""Run logs: per-epoch and per-step CSV files (appended across resumes), optional TensorBoard, final summary."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+from resnet3d.io import atomic_write_text
+
+EPOCH_FIELDS = ["epoch", "step", "lr", "train_loss", "train_clip_top1", "val_loss", "val_clip_top1", "val_clip_top5",
+                "val_video_top1", "val_video_top5", "val_mean_class_accuracy", "clips_per_s", "data_time_s",
+                "epoch_time_s", "bad_files"]
+STEP_FIELDS = ["epoch", "step", "lr", "loss", "clip_top1", "clips_per_s", "data_time_s"]
+
+
+class CsvLog:
+    """One CSV file with a header, one flushed row per call; reopening keeps earlier rows (resume)."""
+
+    def __init__(self, path: Path, fields: list[str]):
+        self.path, self.fields = path, fields
+        fresh = not path.exists() or path.stat().st_size == 0
+        self._file = open(path, "a", newline="", encoding="utf-8")
+        self._writer = csv.DictWriter(self._file, fieldnames=fields)
+        if fresh:
+            self._writer.writeheader()
+            self._file.flush()
+
+    def write(self, row: dict[str, Any]) -> None:
+        """Append a row (missing fields empty, floats compact)."""
+        self._writer.writerow({k: _fmt(row.get(k)) for k in self.fields})
+        self._file.flush()
+
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()
+
+
+def truncate_after(path: Path, key: str, last: int) -> None:
+    """Drop rows whose `key` column exceeds `last`: work done after the checkpoint we resume from is redone."""
+    if not path.exists():
+        return
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+        fields = list(rows[0].keys()) if rows else None
+    if not rows or all(int(r[key]) <= last for r in rows):
+        return
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(r for r in rows if int(r[key]) <= last)
+    atomic_write_text(path, out.getvalue())
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """All rows of a log file as dicts of strings."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _fmt(value: Any) -> Any:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.6g}"
+    return "" if value is None else value
+
+
+class TensorBoard:
+    """SummaryWriter under run_dir/tensorboard when the package is installed; silently nothing otherwise."""
+
+    def __init__(self, run_dir: Path, enabled: bool, purge_step: int | None):
+        self._writer = None
+        if enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                return
+            self._writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"), purge_step=purge_step)
+
+    @property
+    def active(self) -> bool:
+        """True when scalars are being written."""
+        return self._writer is not None
+
+    def scalars(self, values: dict[str, float | None], step: int) -> None:
+        """Write every non-None scalar at `step`."""
+        if self._writer is not None:
+            for tag, v in values.items():
+                if v is not None and not math.isnan(v):
+                    self._writer.add_scalar(tag, v, step)
+
+    def close(self) -> None:
+        """Flush and close."""
+        if self._writer is not None:
+            self._writer.close()
+
+
+def format_summary(summary: dict) -> str:
+    """The one-screen report printed at the end of `resnet3d train`."""
+    def pct(v: float | None) -> str:
+        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f}%"
+
+    final = summary.get("final") or {}
+    minutes, seconds = divmod(summary["wall_time_s"], 60)
+    lines = [
+        f"run folder      {summary['run_dir']}",
+        f"status          {summary['status']} after {summary['epochs_done']}/{summary['epochs']} epochs, "
+        f"{summary['steps_done']} steps, {int(minutes)} min {seconds:.0f} s",
+        f"best epoch      {summary['best_epoch'] or '-'} (val video top-1 {pct(summary['best_video_top1'])})",
+        f"last epoch      train loss {final.get('train_loss', float('nan')):.4f}, val loss "
+        f"{_num(final.get('val_loss'))}, clip top-1 {pct(final.get('val_clip_top1'))}, "
+        f"video top-1 {pct(final.get('val_video_top1'))}, video top-5 {pct(final.get('val_video_top5'))}",
+        f"speed           {_num(summary.get('train_clips_per_s'), '.1f')} training clips/s",
+        f"bad files       {summary['bad_files']} replaced",
+        f"checkpoints     best: {summary['best_checkpoint'] or '-'}",
+        f"                last: {summary['last_checkpoint'] or '-'}",
+    ]
+    return "\n".join(lines)
+
+
+def _num(v: float | None, spec: str = ".4f") -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)

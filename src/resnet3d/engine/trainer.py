@@ -1,0 +1,541 @@
+"""`resnet3d train`: one readable loop for training, fine-tuning and exact resume, on one CPU or under torchrun.
+
+Per epoch: train (optimizer steps of `accumulate` micro-batches) -> validate -> plateau step -> checkpoints.
+Per-step schedules (warm-up, multistep, cosine) advance after every optimizer step, so a checkpoint always holds
+the schedule state that matches the weights beside it.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import random
+import shutil
+import signal
+import threading
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+from resnet3d.engine import checkpointing as ckpt
+from resnet3d.engine import logger as logs
+from resnet3d.engine.config import ConfigError, TrainConfig, apply_dict, apply_overrides, validate
+from resnet3d.engine.distributed import DistContext, all_reduce_sum, setup, teardown
+from resnet3d.engine.evaluate import evaluate
+from resnet3d.engine.precision import autocast, resolve_precision, to_channels_last
+from resnet3d.errors import Resnet3dError
+from resnet3d.io import atomic_path, atomic_write_json, atomic_write_text
+
+
+class TrainingError(Resnet3dError):
+    """Training cannot go on (diverged loss, empty data set, run folder in use)."""
+
+
+@dataclass
+class TrainSummary:
+    """What a finished (or interrupted) run produced."""
+
+    run_dir: Path
+    status: str  # "finished" or "interrupted"
+    epochs: int
+    epochs_done: int
+    steps_done: int
+    best_epoch: int | None
+    best_video_top1: float | None
+    best_checkpoint: Path | None
+    last_checkpoint: Path | None
+    final: dict  # the last epoch's row of train_epochs.csv
+    history: list[dict] = field(default_factory=list)
+    wall_time_s: float = 0.0
+    train_clips_per_s: float | None = None
+    bad_files: int = 0
+
+    def to_dict(self) -> dict:
+        """JSON-friendly form (summary.json)."""
+        d = asdict(self)
+        for key in ("run_dir", "best_checkpoint", "last_checkpoint"):
+            d[key] = str(d[key]) if d[key] is not None else None
+        return d
+
+
+def resume_config(path: str | Path, overrides: tuple[str, ...] | list[str] = ()) -> TrainConfig:
+    """The configuration stored in a run's checkpoint, with `section.key=value` overrides on top."""
+    from resnet3d.models.checkpoint import read_checkpoint
+
+    path = ckpt.resolve_resume(path)
+    state = ckpt.training_state(read_checkpoint(path), path)
+    config = TrainConfig()
+    apply_dict(config, state["config"], f"{path} (stored config)")
+    config.run.resume = str(path)
+    apply_overrides(config, overrides)
+    validate(config)
+    return config
+
+
+def train(config: TrainConfig) -> TrainSummary:
+    """Train as `config` says (resuming when `config.run.resume` is set); returns the run's summary."""
+    validate(config)
+    ctx = setup(config.run.device)
+    try:
+        return _train(copy.deepcopy(config), ctx)
+    finally:
+        teardown(ctx)
+
+
+def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
+    from resnet3d.models.checkpoint import read_checkpoint
+
+    start_time = time.perf_counter()
+    run_dir = Path(config.run.out_dir)
+    resume_path = ckpt.resolve_resume(config.run.resume) if config.run.resume else None
+    if resume_path is None and (run_dir / ckpt.CHECKPOINT_DIR / "last.pth").exists():
+        raise TrainingError(f"run.out_dir: {run_dir} already holds a run; continue it with --resume {run_dir} "
+                            "or choose another run.out_dir")
+    state = ckpt.training_state(read_checkpoint(resume_path), resume_path) if resume_path else None
+    try:
+        precision = resolve_precision(config.run.precision, ctx.device)
+    except ValueError as e:
+        raise ConfigError(f"run.precision: {e}") from None
+    _seed_everything(config.run.seed + ctx.rank)
+
+    # ---- data index, model, data sets -------------------------------------------------------------------------
+    index = _read_index(config)
+    model, meta = _build_model(config, list(index.classes), resume_path)
+    config.model.num_classes = meta.num_classes
+    train_set, val_set = _build_datasets(config, index, meta.normalization)
+    micro = _micro_batch(config, ctx)
+    sampler = _ResumableSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
+                                seed=config.run.seed)
+    loader_gen = torch.Generator()
+    train_loader = DataLoader(train_set, batch_size=micro, sampler=sampler, drop_last=True, generator=loader_gen,
+                              num_workers=config.data.workers, pin_memory=ctx.device.type == "cuda")
+    steps_per_epoch = len(train_loader) // config.optim.accumulate
+    if steps_per_epoch == 0:
+        raise TrainingError(f"data.batch_size: {len(train_set)} training clips ({len(train_set) // ctx.world_size} "
+                            f"per process) are fewer than one optimizer step of {config.data.batch_size}")
+    val_loader = _val_loader(config, ctx, val_set, micro) if val_set is not None else None
+
+    # ---- device, layout, distribution, optimizer, schedule ---------------------------------------------------
+    if ctx.distributed and config.model.sync_bn:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model.to(ctx.device)
+    if config.run.channels_last:
+        model = to_channels_last(model)
+    net: nn.Module = model
+    if ctx.distributed:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+    if config.run.compile:
+        net = torch.compile(net)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = _build_optimizer(config, params)
+    scheduler = _build_scheduler(config, optimizer, steps_per_epoch)
+    scaler = torch.amp.GradScaler(ctx.device.type, enabled=precision == "fp16")
+    criterion = nn.CrossEntropyLoss(label_smoothing=config.optim.label_smoothing)
+    val_criterion = nn.CrossEntropyLoss()
+
+    # ---- where we start: fresh or from a checkpoint ----------------------------------------------------------
+    epoch, step, step_in_epoch, sums = 1, 0, 0, [0.0] * 5
+    history: list[dict] = []
+    best = {"epoch": None, "video_top1": None}
+    elapsed_before = 0.0
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        rng = state["rng"]
+        ckpt.set_rng_state(rng[ctx.rank] if len(rng) == ctx.world_size else rng[0])
+        epoch, step, step_in_epoch = state["epoch"] + 1, state["step"], state["step_in_epoch"]
+        if step_in_epoch:  # stopped part-way through an epoch: finish that epoch
+            epoch, sums = state["epoch"], list(state["epoch_sums"])
+        history, best, elapsed_before = list(state["history"]), dict(state["best"]), state["elapsed_s"]
+
+    # ---- run folder and logs (rank 0 only) -------------------------------------------------------------------
+    epochs_csv = run_dir / "train_epochs.csv"
+    steps_csv = run_dir / "train_steps.csv"
+    if ctx.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.yaml", config.to_yaml())
+        logs.truncate_after(epochs_csv, "epoch", len(history))  # rows written after the checkpoint are redone
+        logs.truncate_after(steps_csv, "step", step)
+        epoch_log, step_log = logs.CsvLog(epochs_csv, logs.EPOCH_FIELDS), logs.CsvLog(steps_csv, logs.STEP_FIELDS)
+        board = logs.TensorBoard(run_dir, config.run.tensorboard, purge_step=step if state else None)
+
+    def save(name: str, epoch_done: int, in_epoch: int) -> Path:
+        """Write checkpoints/<name>.pth (rank 0); every process takes part in gathering RNG states."""
+        rngs = _gather_objects(ckpt.rng_state(), ctx)
+        path = run_dir / ckpt.CHECKPOINT_DIR / f"{name}.pth"
+        if ctx.is_main:
+            from resnet3d.models.checkpoint import save_model
+
+            training = {
+                "epoch": epoch_done, "step": step, "step_in_epoch": in_epoch, "epoch_sums": list(sums),
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(), "rng": rngs, "config": config.to_dict(), "history": history,
+                "best": best, "elapsed_s": elapsed_before + time.perf_counter() - start_time,
+                "world_size": ctx.world_size,
+            }
+            save_model(path, model, meta, extra={"training": training})
+        return path
+
+    stop = _StopSignal()
+    last_path: Path | None = resume_path
+    status = "finished"
+    try:
+        while epoch <= config.schedule.epochs and status == "finished":
+            # ---- one epoch of training ------------------------------------------------------------------------
+            if hasattr(train_set, "set_epoch"):
+                train_set.set_epoch(epoch)
+            sampler.set_epoch(epoch)
+            sampler.start = step_in_epoch * config.optim.accumulate * micro
+            loader_gen.manual_seed(config.run.seed * 100_003 + epoch)
+            net.train()
+            bar = _progress(ctx, config, steps_per_epoch, step_in_epoch, f"epoch {epoch}/{config.schedule.epochs}")
+            micro_batches = (steps_per_epoch - step_in_epoch) * config.optim.accumulate
+            window = torch.zeros(3, dtype=torch.float64, device=ctx.device)  # loss sum, top-1 hits, clips
+            tick = time.perf_counter()
+            data_time = 0.0
+            for i, (clips, labels) in enumerate(itertools.islice(train_loader, micro_batches)):
+                data_time += time.perf_counter() - tick
+                clips = clips.to(ctx.device, non_blocking=True)
+                labels = labels.to(ctx.device, non_blocking=True)
+                if config.run.channels_last:
+                    clips = to_channels_last(clips)
+                last_micro = (i + 1) % config.optim.accumulate == 0
+                sync = nullcontext() if last_micro or not ctx.distributed else net.no_sync()
+                with sync:
+                    with autocast(precision, ctx.device):
+                        logits = net(clips)
+                    loss = criterion(logits.float(), labels)
+                    scaler.scale(loss / config.optim.accumulate).backward()
+                with torch.no_grad():
+                    hits = (logits.argmax(1) == labels).sum()
+                    window += torch.stack([loss.detach().double() * len(labels), hits.double(),
+                                           torch.tensor(float(len(labels)), dtype=torch.float64, device=ctx.device)])
+                if not last_micro:
+                    continue
+
+                # ---- optimizer step -------------------------------------------------------------------------
+                loss_sum, hit_sum, count, stop_votes = all_reduce_sum([*window.tolist(), float(stop.requested)], ctx)
+                window.zero_()
+                if not math.isfinite(loss_sum):
+                    raise TrainingError(f"loss became {loss_sum / count} at epoch {epoch}, step {step + 1}; training "
+                                        f"stopped. Last good checkpoint: {last_path or 'none yet'}. Try a lower "
+                                        "optim.lr, optim.clip_grad_norm, or run.precision=fp32")
+                if config.optim.clip_grad_norm > 0:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(params, config.optim.clip_grad_norm)
+                lr = optimizer.param_groups[0]["lr"]
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                if config.schedule.name != "plateau":
+                    scheduler.step()
+                step += 1
+                step_in_epoch += 1
+                step_time = time.perf_counter() - tick
+                sums = [sums[0] + loss_sum, sums[1] + hit_sum, sums[2] + count, sums[3] + data_time,
+                        sums[4] + step_time]
+                if ctx.is_main:
+                    row = {"epoch": epoch, "step": step, "lr": lr, "loss": loss_sum / count,
+                           "clip_top1": hit_sum / count, "clips_per_s": count / step_time, "data_time_s": data_time}
+                    step_log.write(row)
+                    board.scalars({"train/step_loss": row["loss"], "train/lr": lr}, step)
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{row['loss']:.3f}", lr=f"{lr:.3g}", clips_s=f"{row['clips_per_s']:.1f}")
+                        bar.update(1)
+                data_time, tick = 0.0, time.perf_counter()
+                if stop_votes:
+                    last_path = save("last", epoch - 1, step_in_epoch)
+                    status = "interrupted"
+                    break
+                if config.run.save_every_steps and step % config.run.save_every_steps == 0 and step_in_epoch < steps_per_epoch:
+                    last_path = save("last", epoch - 1, step_in_epoch)
+            if bar is not None:
+                bar.close()
+            if status == "interrupted":
+                break
+
+            # ---- validation, plateau schedule, epoch log ------------------------------------------------------
+            result = None
+            if val_loader is not None:
+                if hasattr(val_set, "set_epoch"):
+                    val_set.set_epoch(epoch)
+                result = evaluate(model, val_loader, device=ctx.device, precision=precision, criterion=val_criterion,
+                                  distributed=ctx.distributed, progress=config.run.progress and ctx.is_main)
+                if config.schedule.name == "plateau":
+                    scheduler.step(result.loss)
+            bad = int(all_reduce_sum([_bad_files(train_set, val_set)], ctx)[0])
+            row = _epoch_row(epoch, step, optimizer.param_groups[0]["lr"], sums, result, bad)
+            history.append(row)
+            is_best = result is not None and (best["video_top1"] is None or result.video_top1 > best["video_top1"])
+            if is_best:
+                best = {"epoch": epoch, "video_top1": result.video_top1}
+            if ctx.is_main:
+                epoch_log.write(row)
+                board.scalars({f"epoch/{k}": row[k] for k in logs.EPOCH_FIELDS[2:-1]}, step)
+                _print(ctx, config, _epoch_line(row, config.schedule.epochs))
+
+            # ---- checkpoints ----------------------------------------------------------------------------------
+            sums, step_in_epoch = [0.0] * 5, 0
+            last_path = save("last", epoch, 0)
+            if ctx.is_main:
+                if is_best:
+                    _copy_atomic(last_path, run_dir / ckpt.CHECKPOINT_DIR / "best.pth")
+                if config.run.keep_last:
+                    _copy_atomic(last_path, ckpt.epoch_path(run_dir, epoch))
+                    ckpt.prune_epoch_checkpoints(run_dir, config.run.keep_last)
+            if all_reduce_sum([float(stop.requested)], ctx)[0]:
+                status = "interrupted"
+            epoch += 1
+    finally:
+        stop.restore()
+        if ctx.is_main:
+            epoch_log.close()
+            step_log.close()
+            board.close()
+
+    # ---- summary --------------------------------------------------------------------------------------------
+    best_path = run_dir / ckpt.CHECKPOINT_DIR / "best.pth"
+    total_clips = sum(r["train_clips"] for r in history)
+    total_time = sum(r["train_time_s"] for r in history)
+    summary = TrainSummary(
+        run_dir=run_dir, status=status, epochs=config.schedule.epochs, epochs_done=len(history), steps_done=step,
+        best_epoch=best["epoch"], best_video_top1=best["video_top1"],
+        best_checkpoint=best_path if best["epoch"] is not None else None, last_checkpoint=last_path,
+        final={k: history[-1][k] for k in logs.EPOCH_FIELDS} if history else {},
+        history=[{k: r[k] for k in logs.EPOCH_FIELDS} for r in history],
+        wall_time_s=elapsed_before + time.perf_counter() - start_time,
+        train_clips_per_s=total_clips / total_time if total_time else None,
+        bad_files=history[-1]["bad_files"] if history else 0,
+    )
+    if ctx.is_main:
+        atomic_write_json(run_dir / "summary.json", summary.to_dict())
+        _print(ctx, config, logs.format_summary(summary.to_dict()))
+        if status == "interrupted":
+            _print(ctx, config, f"interrupted: checkpoint saved; continue with  resnet3d train --resume {run_dir}")
+    return summary
+
+
+# ---- building blocks ------------------------------------------------------------------------------------------
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _read_index(config: TrainConfig) -> Any:
+    from resnet3d.data.annotations import read_index
+
+    if config.data.index is None:
+        raise ConfigError("data.index: no annotation/index file given (e.g. data.index=ucf101_01.json)")
+    return read_index(config.data.index, config.data.root)
+
+
+def _build_model(config: TrainConfig, classes: list[str], resume_path: Path | None) -> tuple[nn.Module, Any]:
+    """A fresh model, a pretrained one with a new head, or the exact model of the checkpoint we resume."""
+    from resnet3d.models.checkpoint import ModelMeta, load_model
+    from resnet3d.models.finetune import freeze_until, replace_head
+    from resnet3d.models.registry import create_model
+    from resnet3d.normalization import get_normalization
+
+    num_classes = config.model.num_classes or len(classes)
+    if num_classes != len(classes):
+        raise ConfigError(f"model.num_classes: {num_classes}, but the index has {len(classes)} classes")
+    if resume_path is not None:
+        model, meta = load_model(resume_path)  # the trained head, never a fresh one
+    elif config.model.pretrained is not None:
+        model, meta = load_model(config.model.pretrained)
+        if model.num_classes != num_classes or list(meta.class_names or []) != classes:
+            replace_head(model, num_classes)
+    else:
+        try:
+            model = create_model(config.model.arch, num_classes=num_classes, **config.model.options)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"model.arch/model.options: {e}") from None
+        meta = None
+    if config.model.freeze_until is not None:
+        if config.model.pretrained is None and resume_path is None:
+            raise ConfigError("model.freeze_until: freezing layers needs model.pretrained")
+        freeze_until(model, config.model.freeze_until)
+    if config.data.normalization is not None:
+        normalization = get_normalization(config.data.normalization, config.data.value_scale)
+    elif meta is not None:
+        normalization = meta.normalization
+    else:
+        normalization = get_normalization("kinetics", config.data.value_scale)
+    config.model.arch = model.arch_name
+    meta = ModelMeta(arch=model.arch_name, num_classes=num_classes, options=model.arch_options, class_names=classes,
+                     normalization=normalization, clip_length=config.data.clip_length, t_stride=config.data.t_stride,
+                     input_size=config.data.input_size, source="resnet3d train")
+    return model, meta
+
+
+def _build_datasets(config: TrainConfig, index: Any, normalization: Any) -> tuple[Any, Any]:
+    from resnet3d.data.datasets import ClipDataset, MultiViewDataset
+    from resnet3d.data.transforms import build_eval_transform, build_train_transform
+
+    d = config.data
+    train_index = index.subset(d.train_subset)
+    if len(train_index) == 0:
+        raise ConfigError(f"data.train_subset: no {d.train_subset!r} videos in {d.index}")
+    train_tf = build_train_transform(d.input_size, crop=d.train_crop, min_scale=d.crop_min_scale,
+                                     min_ratio=d.crop_min_ratio, hflip=d.hflip, color_jitter=d.color_jitter,
+                                     normalization=normalization)
+    train_set = ClipDataset(train_index, clip_length=d.clip_length, t_stride=d.t_stride, transform=train_tf,
+                            seed=config.run.seed)
+    val_set = None
+    if d.val_subset is not None:
+        val_index = index.subset(d.val_subset)
+        if len(val_index) == 0:
+            raise ConfigError(f"data.val_subset: no {d.val_subset!r} videos in {d.index} (set data.val_subset=null "
+                              "to train without validation)")
+        val_tf = build_eval_transform(d.input_size, normalization=normalization)
+        val_set = MultiViewDataset(val_index, clip_length=d.clip_length, t_stride=d.t_stride, num_clips=d.val_clips,
+                                   transform=val_tf)
+    return train_set, val_set
+
+
+def _micro_batch(config: TrainConfig, ctx: DistContext) -> int:
+    parts = ctx.world_size * config.optim.accumulate
+    if config.data.batch_size % parts:
+        raise ConfigError(f"data.batch_size: {config.data.batch_size} clips per step do not split evenly over "
+                          f"{ctx.world_size} process(es) x {config.optim.accumulate} accumulation step(s)")
+    return config.data.batch_size // parts
+
+
+def _val_loader(config: TrainConfig, ctx: DistContext, val_set: Any, micro: int) -> DataLoader:
+    from resnet3d.data.datasets import collate_views
+
+    videos = config.data.val_batch_size or max(1, micro // config.data.val_clips)
+    sampler = DistributedSampler(val_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=False) \
+        if ctx.distributed else None
+    return DataLoader(val_set, batch_size=videos, sampler=sampler, collate_fn=collate_views,
+                      num_workers=config.data.workers, pin_memory=ctx.device.type == "cuda")
+
+
+def _build_optimizer(config: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    o = config.optim
+    if o.name == "adamw":
+        return torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+    return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, dampening=o.dampening, weight_decay=o.weight_decay,
+                           nesterov=o.nesterov)
+
+
+def _build_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int) -> Any:
+    """Plateau steps per epoch on the validation loss; the others are a per-step factor on the base lr."""
+    s = config.schedule
+    if s.name == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=s.gamma, patience=s.patience)
+    warmup = round(s.warmup_epochs * steps_per_epoch)
+    total = s.epochs * steps_per_epoch
+    floor = s.min_lr / config.optim.lr
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if s.name == "cosine":
+            progress = (step - warmup) / max(1, total - warmup)
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+        epoch_index = step // steps_per_epoch
+        return s.gamma ** sum(epoch_index >= m for m in s.milestones)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+class _ResumableSampler(DistributedSampler):
+    """DistributedSampler (per-epoch shuffle from seed + epoch) that can start part-way into its epoch."""
+
+    start = 0
+
+    def __iter__(self):
+        return itertools.islice(super().__iter__(), self.start, None)
+
+    def __len__(self) -> int:
+        return self.num_samples - self.start
+
+
+class _StopSignal:
+    """First SIGINT/SIGTERM asks the loop to checkpoint and stop; a second one acts as usual."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+        self.restore()
+
+    def restore(self) -> None:
+        """Put the previous handlers back."""
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+
+def _gather_objects(obj: Any, ctx: DistContext) -> list:
+    if not ctx.distributed:
+        return [obj]
+    out: list = [None] * ctx.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def _bad_files(*datasets: Any) -> float:
+    return float(sum(getattr(d, "bad_files", 0) for d in datasets if d is not None))
+
+
+def _epoch_row(epoch: int, step: int, lr: float, sums: list[float], result: Any, bad: int) -> dict:
+    loss_sum, hits, clips, data_time, train_time = sums
+    row = {"epoch": epoch, "step": step, "lr": lr, "train_loss": loss_sum / clips, "train_clip_top1": hits / clips,
+           "clips_per_s": clips / train_time, "data_time_s": data_time, "epoch_time_s": train_time,
+           "bad_files": bad, "train_clips": clips, "train_time_s": train_time}
+    if result is not None:
+        row.update(val_loss=result.loss, val_clip_top1=result.clip_top1, val_clip_top5=result.clip_top5,
+                   val_video_top1=result.video_top1, val_video_top5=result.video_top5,
+                   val_mean_class_accuracy=result.mean_class_accuracy, epoch_time_s=train_time + result.seconds)
+    else:
+        row.update(val_loss=None, val_clip_top1=None, val_clip_top5=None, val_video_top1=None, val_video_top5=None,
+                   val_mean_class_accuracy=None)
+    return row
+
+
+def _epoch_line(row: dict, epochs: int) -> str:
+    val = "" if row["val_loss"] is None else (
+        f" | val loss {row['val_loss']:.4f} clip@1 {100 * row['val_clip_top1']:.1f}% "
+        f"video@1 {100 * row['val_video_top1']:.1f}%")
+    return (f"epoch {row['epoch']}/{epochs} | train loss {row['train_loss']:.4f} clip@1 "
+            f"{100 * row['train_clip_top1']:.1f}% | lr {row['lr']:.3g} | {row['clips_per_s']:.1f} clips/s{val}")
+
+
+def _progress(ctx: DistContext, config: TrainConfig, total: int, done: int, desc: str) -> Any:
+    if not (ctx.is_main and config.run.progress):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=done, desc=desc, unit="step", leave=False, dynamic_ncols=True)
+
+
+def _print(ctx: DistContext, config: TrainConfig, text: str) -> None:
+    if ctx.is_main:
+        from tqdm import tqdm
+
+        tqdm.write(text)
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)

@@ -1,0 +1,204 @@
+"""Sliding-window inference on raw video files, streamed: memory stays flat however long the video is.
+
+Windows follow `resnet3d.data.sampling.window_starts` (regular starts every `stride` frames, one extra window
+ending on the last frame, loop padding for videos shorter than one clip). Frames are decoded once, in order;
+each frame is kept (already resized) only until the last window that uses it has been batched.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from resnet3d.data import sampling
+from resnet3d.data.transforms import EvalTransform, resize_short_side
+from resnet3d.data.video import VideoError, open_video
+from resnet3d.engine.precision import autocast, resolve_precision, to_channels_last
+
+
+@dataclass(frozen=True)
+class Windowing:
+    """How clips are cut from a video: `clip_length` frames `t_stride` apart, a new window every `stride` frames."""
+
+    clip_length: int
+    t_stride: int = 1
+    stride: int | None = None  # None: the clip span (no overlap)
+
+    @property
+    def span(self) -> int:
+        return sampling.clip_span(self.clip_length, self.t_stride)
+
+    def clips(self, num_frames: int) -> list[np.ndarray]:
+        """The frame indices of every window of a video of `num_frames` frames."""
+        starts = sampling.window_starts(num_frames, self.clip_length, self.t_stride, self.stride)
+        return [sampling.clip_at(int(s), num_frames, self.clip_length, self.t_stride) for s in starts]
+
+
+@dataclass
+class VideoOutput:
+    """Per-window outputs of one video: frame ranges [start, end), seconds, and one row of `values` per window."""
+
+    path: str
+    num_frames: int
+    fps: float | None
+    frames: np.ndarray  # (W, 2) int64 [start, end)
+    values: torch.Tensor  # (W, D) float32
+
+    @property
+    def seconds(self) -> np.ndarray | None:
+        """(W, 2) window start and end times in seconds (None when the source has no frame rate)."""
+        return self.frames / self.fps if self.fps else None
+
+
+class InferenceModel:
+    """A model set up for fast inference: eval mode, channels_last_3d, autocast, optional compile with freezing.
+
+    `mode` picks the output: "probs" (softmax of the logits), "logits" or "features" (`forward_features`).
+    """
+
+    def __init__(self, model: torch.nn.Module, *, device: torch.device | str = "cpu", precision: str = "auto",
+                 mode: str = "probs", compile: bool = False):
+        if mode not in ("probs", "logits", "features"):
+            raise ValueError(f"mode must be probs, logits or features, got {mode!r}")
+        self.device = torch.device(device)
+        self.precision = resolve_precision(precision, self.device)
+        self.mode = mode
+        model = prepare_for_inference(model, self.device)
+        self.channels_last = has_5d_weights(model)
+        self.module = _Features(model) if mode == "features" else model
+        if compile:
+            import torch._inductor.config as inductor_config
+
+            inductor_config.freezing = True  # fold BN and prepack weights: the fast eval path on CPU
+            self.module = torch.compile(self.module)
+
+    def __call__(self, clips: torch.Tensor) -> torch.Tensor:
+        """(B, C, T, H, W) float clips -> (B, D) float32 outputs on the CPU."""
+        clips = clips.to(self.device, non_blocking=True)
+        if self.channels_last:
+            clips = to_channels_last(clips)
+        with torch.inference_mode(), autocast(self.precision, self.device):
+            out = self.module(clips).float()
+        if self.mode == "probs":
+            out = torch.softmax(out, dim=1)
+        return out.cpu()
+
+
+class _Features(torch.nn.Module):
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_features(x)
+
+
+def has_5d_weights(model: torch.nn.Module) -> bool:
+    """True when the model has 3D convolutions (channels_last_3d applies)."""
+    return any(p.dim() == 5 for p in model.parameters())
+
+
+def prepare_for_inference(model: torch.nn.Module, device: torch.device | str) -> torch.nn.Module:
+    """Move to `device`, eval mode, and channels_last_3d weights when the model has 3D convolutions."""
+    model = model.to(device).eval()
+    return to_channels_last(model) if has_5d_weights(model) else model
+
+
+def stream_windows(source, windowing: Windowing, resize: Callable[[np.ndarray], np.ndarray] | None = None
+                   ) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Yield `(start, end, clip uint8 (T, H, W, 3))` for every window of an open video source, decoding once."""
+    n = source.num_frames
+    clips = windowing.clips(n)
+    needed = np.zeros(n, dtype=bool)
+    for idx in clips:
+        needed[idx] = True
+    kept: dict[int, np.ndarray] = {}
+    w = 0
+    for i, frame in enumerate(source.iter_frames()):
+        if needed[i]:
+            kept[i] = resize(frame) if resize is not None else frame
+        while w < len(clips) and clips[w].max() <= i:
+            idx = clips[w]
+            start = int(idx[0])
+            yield start, min(start + windowing.span, n), np.stack([kept[int(j)] for j in idx])
+            w += 1
+            if w < len(clips):
+                for j in [j for j in kept if j < clips[w].min()]:
+                    del kept[j]
+        if w == len(clips):
+            return
+    raise VideoError(source.path, f"stream ended before frame {int(clips[w].max())} of {n}")
+
+
+def run_video(path: str | Path, model: Callable[[torch.Tensor], torch.Tensor], windowing: Windowing,
+              transform: EvalTransform, *, batch_size: int = 8, kind: str = "video",
+              fps: float | None = None) -> VideoOutput:
+    """Run `model` (batched clips -> (B, D)) over every window of one video; raises `VideoError` for broken files.
+
+    Frames are shrunk to the transform's short side as they are decoded, so a kept frame is small.
+    """
+    short_side = transform.resize or transform.input_size
+
+    def resize(frame: np.ndarray) -> np.ndarray:
+        return resize_short_side(frame[None], short_side)[0]
+
+    frames: list[tuple[int, int]] = []
+    outputs: list[torch.Tensor] = []
+    batch: list[torch.Tensor] = []
+    with open_video(path, kind, fps=fps) as source:
+        for start, end, clip in stream_windows(source, windowing, resize):
+            frames.append((start, end))
+            batch.append(transform(clip))
+            if len(batch) == batch_size:
+                outputs.append(model(torch.stack(batch)))
+                batch = []
+        if batch:
+            outputs.append(model(torch.stack(batch)))
+        return VideoOutput(str(path), source.num_frames, source.fps or None,
+                           np.asarray(frames, dtype=np.int64).reshape(-1, 2), torch.cat(outputs))
+
+
+def topk_labels(probs: torch.Tensor, class_names: list[str], k: int) -> list[dict]:
+    """The `k` best classes of one probability vector as [{"label", "score"}], best first."""
+    scores, idx = torch.topk(probs.float(), min(k, len(probs)))
+    return [{"label": class_names[i], "score": round(float(s), 6)} for s, i in zip(scores.tolist(), idx.tolist())]
+
+
+def prediction_record(out: VideoOutput, class_names: list[str], k: int) -> dict:
+    """JSON-ready prediction of one video: per-window and whole-video (softmax averaged) top-k."""
+    seconds = out.seconds
+    windows = []
+    for w, (start, end) in enumerate(out.frames.tolist()):
+        windows.append({
+            "start_frame": start, "end_frame": end,
+            "start_sec": _round(seconds[w, 0]) if seconds is not None else None,
+            "end_sec": _round(seconds[w, 1]) if seconds is not None else None,
+            "top": topk_labels(out.values[w], class_names, k),
+        })
+    duration = out.num_frames / out.fps if out.fps else None
+    return {"video": out.path, "num_frames": out.num_frames, "fps": out.fps, "duration_sec": _round(duration),
+            "top": topk_labels(out.values.mean(dim=0), class_names, k), "windows": windows}
+
+
+def prediction_rows(record: dict) -> list[dict]:
+    """Flat CSV rows of one prediction record: one row per (window or whole video, rank)."""
+    rows = []
+    spans = [("video", 0, record["num_frames"], 0.0, record["duration_sec"], record["top"])]
+    spans += [("window", w["start_frame"], w["end_frame"], w["start_sec"], w["end_sec"], w["top"]) for w in record["windows"]]
+    for level, start, end, t0, t1, top in spans:
+        for rank, entry in enumerate(top, 1):
+            rows.append({"video": record["video"], "level": level, "start_frame": start, "end_frame": end,
+                         "start_sec": t0, "end_sec": t1, "rank": rank, "label": entry["label"], "score": entry["score"]})
+    return rows
+
+
+CSV_FIELDS = ["video", "level", "start_frame", "end_frame", "start_sec", "end_sec", "rank", "label", "score"]
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None or math.isnan(x) else round(float(x), 4)

@@ -1,6 +1,5 @@
 """Streaming sliding windows and per-video prediction on generated videos."""
 
-import gc
 import weakref
 
 import numpy as np
@@ -29,7 +28,6 @@ class CountingSource:
             yield frame
 
     def alive(self) -> int:
-        gc.collect()
         return sum(r() is not None for r in self.handed_out)
 
 

@@ -120,3 +120,12 @@ def test_distributed_evaluation_equals_single_process(tmp_path):
             assert got[key] == pytest.approx(getattr(single, key), abs=1e-12), key
         for key in ("video_scores", "video_labels", "video_indices", "clips_per_video"):
             torch.testing.assert_close(got[key], getattr(single, key))
+
+
+def test_a_repeated_video_counts_once():
+    # A broken file's replacement (or sampler padding) repeats video 0: in a later batch and inside one batch.
+    clips, labels, video = batch([0, 1, 0])
+    result = evaluate(LogitsInClip(), [(clips, labels, video), batch([0])], device="cpu", progress=False)
+    assert (result.num_clips, result.num_videos) == (6, 2)
+    assert result.clips_per_video.tolist() == [3, 3]
+    assert result.clip_top1 == pytest.approx(2 / 6)

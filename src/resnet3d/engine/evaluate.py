@@ -48,9 +48,10 @@ def evaluate(model: torch.nn.Module, loader: Iterable, *, device: torch.device |
              criterion: Callable | None = None, distributed: bool = False, progress: bool = True) -> EvalResult:
     """Run `model` over every batch `(clips (N,C,T,H,W), clip_labels (N,), clip_video (N,))` of `loader`.
 
-    Each video's views must arrive in one sample (as `MultiViewDataset` + `collate_views` give). With
-    `distributed=True`, per-video statistics are all-gathered and de-duplicated by dataset index (a
-    DistributedSampler pads with repeated videos), so every rank returns the single-process metrics.
+    Each video's views must arrive together, contiguous in one batch (as `MultiViewDataset` + `collate_views`
+    give); a video index met again is skipped. With `distributed=True`, per-video statistics are all-gathered and
+    de-duplicated by dataset index (a DistributedSampler pads with repeated videos), so every rank returns the
+    single-process metrics.
     Pass the bare module, not a DDP wrapper. Inputs go channels_last_3d when the model's weights are.
     """
     device = torch.device(device)
@@ -107,7 +108,14 @@ def _is_channels_last(model: torch.nn.Module) -> bool:
 
 def _accumulate(rows: dict[int, torch.Tensor], logits: torch.Tensor, labels: torch.Tensor, video: torch.Tensor,
                 losses: torch.Tensor | None) -> None:
-    """Add this batch's clips to the per-video statistics rows (float64 on the device)."""
+    """Add this batch's videos to the per-video statistics rows (float64 on the device).
+
+    A sample's views are contiguous in the batch. A video index already seen (padding of a DistributedSampler,
+    a broken file's replacement) is a repeat of identical views and is skipped, so every video counts once.
+    """
+    keep = _first_runs(video, set(rows))
+    logits, labels, video = logits[keep], labels[keep], video[keep]
+    losses = losses[keep] if losses is not None else None
     probs = torch.softmax(logits, dim=1).double()
     valid = labels >= 0
     safe = labels.clamp(min=0)
@@ -122,11 +130,19 @@ def _accumulate(rows: dict[int, torch.Tensor], logits: torch.Tensor, labels: tor
     batch[:, _CLIPS:_STATS].index_add_(0, inverse, stats)
     batch[:, _STATS:].index_add_(0, inverse, probs)
     for row in batch:
-        key = int(row[_IDX])
-        if key in rows:
-            rows[key][_CLIPS:] += row[_CLIPS:]
-        else:
-            rows[key] = row
+        rows[int(row[_IDX])] = row
+
+
+def _first_runs(video: torch.Tensor, seen: set[int]) -> torch.Tensor:
+    """Bool mask of the clips in the first contiguous run of each video index not in `seen`."""
+    starts = torch.ones_like(video, dtype=torch.bool)
+    starts[1:] = video[1:] != video[:-1]
+    run_of_clip = starts.cumsum(0) - 1
+    keep_run = []
+    for v in video[starts].tolist():
+        keep_run.append(v not in seen)
+        seen.add(v)
+    return torch.tensor(keep_run, dtype=torch.bool, device=video.device)[run_of_clip]
 
 
 def _table(rows: dict[int, torch.Tensor], device: torch.device) -> torch.Tensor:

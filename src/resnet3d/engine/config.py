@@ -41,6 +41,7 @@ class DataConfig:
     input_size: int = 112  # original: --sample_size
     clip_length: int = 16  # original: --sample_duration
     t_stride: int = 1  # original: --sample_t_stride
+    train_temporal: str = "random"  # random | center | segments (original: --train_t_crop; segments: TSN-style)
     train_crop: str = "random"  # random | corner | center (original: --train_crop)
     crop_min_scale: float = 0.25  # original: --train_crop_min_scale
     crop_min_ratio: float = 0.75  # original: --train_crop_min_ratio
@@ -121,6 +122,7 @@ class TrainConfig:
 
 CHOICES: dict[str, tuple] = {
     "data.train_crop": ("random", "corner", "center"),
+    "data.train_temporal": ("random", "center", "segments"),
     "data.normalization": (None, "kinetics", "activitynet", "0.5", "hara2018"),
     "optim.name": ("sgd", "adamw"),
     "schedule.name": ("multistep", "plateau", "cosine"),

@@ -392,8 +392,8 @@ def _build_datasets(config: TrainConfig, index: Any, normalization: Any) -> tupl
     train_tf = build_train_transform(d.input_size, crop=d.train_crop, min_scale=d.crop_min_scale,
                                      min_ratio=d.crop_min_ratio, hflip=d.hflip, color_jitter=d.color_jitter,
                                      normalization=normalization)
-    train_set = ClipDataset(train_index, clip_length=d.clip_length, t_stride=d.t_stride, transform=train_tf,
-                            seed=config.run.seed)
+    train_set = ClipDataset(train_index, clip_length=d.clip_length, t_stride=d.t_stride, temporal=d.train_temporal,
+                            transform=train_tf, seed=config.run.seed)
     val_set = None
     if d.val_subset is not None:
         val_index = index.subset(d.val_subset)
@@ -495,7 +495,7 @@ def _gather_objects(obj: Any, ctx: DistContext) -> list:
 
 
 def _bad_files(*datasets: Any) -> float:
-    return float(sum(getattr(d, "bad_files", 0) for d in datasets if d is not None))
+    return float(sum(int(getattr(d, "bad_files", 0)) for d in datasets if d is not None))
 
 
 def _epoch_row(epoch: int, step: int, lr: float, sums: list[float], result: Any, bad: int) -> dict:

@@ -1,0 +1,142 @@
+"""Decoding: frames read back equal the frames encoded, at any index order, for every container and source."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import N, mae, nearest_frames
+
+from resnet3d.data.video import VideoError, guess_kind, open_video
+
+CODEC_ERROR = 6.0  # mean absolute error allowed between an encoded frame and its decoded copy
+
+
+@pytest.mark.parametrize("name", ["h264.mp4", "mpeg4.avi", "longgop.mp4", "h264.mkv"])
+def test_sequential_decode_matches_encoded_frames(videos, frames, name):
+    with open_video(videos[name]) as v:
+        assert v.num_frames == N and v.fps == pytest.approx(25.0)
+        assert (v.height, v.width) == frames.shape[1:3]
+        decoded = np.stack(list(v.iter_frames()))
+    assert decoded.dtype == np.uint8 and decoded.shape == frames.shape
+    assert nearest_frames(decoded, frames).tolist() == list(range(N))
+    assert max(mae(a, b) for a, b in zip(decoded, frames)) < CODEC_ERROR
+
+
+@pytest.mark.parametrize("name", ["h264.mp4", "mpeg4.avi", "longgop.mp4", "h264.mkv"])
+def test_random_access_any_order_with_repeats(videos, frames, name):
+    wanted = [37, 3, 3, 20, 0, 39, 21, 8, 37]
+    with open_video(videos[name]) as v:
+        got = v.read(wanted)
+        again = v.read([5, 6, 7])  # a second read on the same open file
+    assert got.shape == (len(wanted), *frames.shape[1:])
+    assert nearest_frames(got, frames).tolist() == wanted
+    assert np.array_equal(got[1], got[2]) and np.array_equal(got[0], got[-1])
+    assert nearest_frames(again, frames).tolist() == [5, 6, 7]
+
+
+def test_long_keyframe_interval_has_one_keyframe_and_seeks_forward(videos, frames):
+    with open_video(videos["longgop.mp4"]) as v:
+        assert v.info.keyframes.tolist() == [0]  # otherwise this test would not exercise a long GOP
+        assert nearest_frames(v.read([30, 31, 32]), frames).tolist() == [30, 31, 32]
+    with open_video(videos["h264.mp4"]) as v:
+        assert v.info.keyframes.tolist() == [0, 8, 16, 24, 32]
+
+
+def test_b_frames_and_timestamps_map_to_presentation_order(videos):
+    # x264 (veryfast) writes B-frames: packet order differs from presentation order; pts must be sorted per index.
+    with open_video(videos["h264.mp4"]) as v:
+        assert np.all(np.diff(v.info.pts) > 0) and len(v.info.pts) == N
+
+
+def test_read_rejects_out_of_range(videos):
+    with open_video(videos["h264.mp4"]) as v, pytest.raises(IndexError):
+        v.read([0, N])
+
+
+def _truncate(src, dst, fraction):
+    data = src.read_bytes()
+    dst.write_bytes(data[: int(len(data) * fraction)])
+    return dst
+
+
+@pytest.mark.parametrize("name", ["mpeg4.avi", "h264.mkv"])
+def test_truncated_file_counts_only_frames_that_decode(videos, frames, tmp_path, name):
+    path = _truncate(videos[name], tmp_path / name, 0.6)
+    with open_video(path) as v:
+        n = v.num_frames
+        assert 0 < n < N
+        decoded = np.stack(list(v.iter_frames()))
+        last = v.read([n - 1])
+    assert nearest_frames(decoded, frames).tolist() == list(range(n))
+    assert nearest_frames(last, frames).tolist() == [n - 1]
+
+
+@pytest.mark.parametrize("make,reason", [
+    (lambda p: p, "file not found"),
+    (lambda p: (p.write_bytes(b""), p)[1], "empty file"),
+    (lambda p: (p.write_text("hello, I am not a video\n" * 50), p)[1], "not a readable video"),
+])
+def test_broken_files_raise_video_error_naming_path_and_reason(tmp_path, make, reason):
+    path = make(tmp_path / "broken.mp4")
+    with pytest.raises(VideoError) as e:
+        open_video(path)
+    assert str(path) in str(e.value) and reason in str(e.value)
+
+
+def test_mp4_cut_before_its_index_is_a_video_error(videos, tmp_path):
+    path = _truncate(videos["h264.mp4"], tmp_path / "cut.mp4", 0.5)  # moov atom at the end is lost
+    with pytest.raises(VideoError, match="cut.mp4"):
+        open_video(path)
+
+
+def test_jpeg_frame_folder_is_one_based_on_disk(tmp_path, frames):
+    from PIL import Image
+
+    folder = tmp_path / "label" / "vid"
+    folder.mkdir(parents=True)
+    for i, f in enumerate(frames[:10]):
+        Image.fromarray(f).save(folder / f"image_{i + 1:05d}.jpg", quality=95)
+    (folder / "notes.txt").write_text("ignored")
+    assert guess_kind(folder) == "frames"
+    with open_video(folder, "frames", fps=30) as v:
+        assert v.num_frames == 10 and v.fps == 30
+        got = v.read([9, 0, 4])
+    assert nearest_frames(got, frames[:10]).tolist() == [9, 0, 4]
+    assert mae(got[1], frames[0]) < CODEC_ERROR
+
+
+def test_frame_folder_errors(tmp_path):
+    with pytest.raises(VideoError, match="frame folder not found"):
+        open_video(tmp_path / "missing", "frames")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(VideoError, match="no frame images"):
+        open_video(tmp_path / "empty", "frames")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "image_00001.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    with pytest.raises(VideoError, match="image_00001.jpg"):
+        open_video(bad, "frames")
+
+
+def test_hdf5_source_reads_jpeg_bytes(tmp_path, frames):
+    import io
+
+    import h5py
+    from PIL import Image
+
+    path = tmp_path / "vid.hdf5"
+    blobs = []
+    for f in frames[:6]:
+        buf = io.BytesIO()
+        Image.fromarray(f).save(buf, format="JPEG", quality=95)
+        blobs.append(np.frombuffer(buf.getvalue(), dtype=np.uint8))
+    with h5py.File(path, "w") as h:
+        h.create_dataset("video", data=np.array(blobs, dtype=object), dtype=h5py.vlen_dtype(np.uint8))
+    assert guess_kind(path) == "hdf5"
+    with open_video(path, "hdf5") as v:
+        assert v.num_frames == 6 and v.fps is None
+        assert nearest_frames(v.read([5, 1]), frames[:6]).tolist() == [5, 1]
+    with h5py.File(tmp_path / "other.h5", "w") as h:
+        h.create_dataset("frames", data=np.zeros(3))
+    with pytest.raises(VideoError, match="no 'video' dataset"):
+        open_video(tmp_path / "other.h5", "hdf5")

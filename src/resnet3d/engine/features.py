@@ -1,0 +1,142 @@
+"""Pooled features per window and per video, written to .npy files or one HDF5 file, resumable."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from resnet3d.data.transforms import EvalTransform
+from resnet3d.data.video import VideoError
+from resnet3d.engine.predict import InferenceModel, VideoOutput, Windowing, run_video
+from resnet3d.errors import Resnet3dError
+from resnet3d.io import atomic_path
+
+
+@dataclass(frozen=True)
+class VideoItem:
+    """One video to process: the output key (unique, may contain '/'), the file and how to open it."""
+
+    key: str
+    path: str
+    kind: str = "video"
+    fps: float | None = None
+
+
+@dataclass
+class FeatureRun:
+    """What an extraction did."""
+
+    written: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # already done by an earlier run
+    failed: list[str] = field(default_factory=list)  # "path: reason" lines
+
+
+class NpyWriter:
+    """OUT/<key>/{windows.npy (W, D), frames.npy (W, 2) [start, end), seconds.npy (W, 2), video.npy (D,)}.
+
+    video.npy is written last, so its presence marks a finished video.
+    """
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def done(self, key: str) -> bool:
+        return (self.root / key / "video.npy").exists()
+
+    def write(self, key: str, out: VideoOutput) -> None:
+        folder = self.root / key
+        arrays = {"windows": out.values.numpy().astype(np.float32), "frames": out.frames,
+                  "seconds": _seconds(out), "video": out.values.mean(dim=0).numpy().astype(np.float32)}
+        for name, array in arrays.items():  # dict order: video last
+            with atomic_path(folder / f"{name}.npy") as tmp, open(tmp, "wb") as f:
+                np.save(f, array)
+
+    def close(self) -> None:
+        pass
+
+
+class HDF5Writer:
+    """One HDF5 file, one group per key with datasets windows, frames, seconds, video and attributes path, fps.
+
+    The group's `complete` attribute is set last; an unfinished group left by a crash is replaced.
+    """
+
+    def __init__(self, path: str | Path):
+        import h5py
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.file = h5py.File(path, "a")
+        except OSError as e:
+            raise Resnet3dError(f"{path}: cannot open as HDF5 for writing ({e})") from None
+
+    def done(self, key: str) -> bool:
+        return key in self.file and bool(self.file[key].attrs.get("complete", False))
+
+    def write(self, key: str, out: VideoOutput) -> None:
+        if key in self.file:
+            del self.file[key]
+        group = self.file.create_group(key)
+        group.create_dataset("windows", data=out.values.numpy().astype(np.float32))
+        group.create_dataset("frames", data=out.frames)
+        group.create_dataset("seconds", data=_seconds(out))
+        group.create_dataset("video", data=out.values.mean(dim=0).numpy().astype(np.float32))
+        group.attrs["path"] = out.path
+        group.attrs["fps"] = out.fps or float("nan")
+        group.attrs["num_frames"] = out.num_frames
+        group.attrs["complete"] = True
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _seconds(out: VideoOutput) -> np.ndarray:
+    seconds = out.seconds
+    return np.full(out.frames.shape, np.nan) if seconds is None else seconds.astype(np.float64)
+
+
+def unique_keys(paths: Iterable[str | Path]) -> list[str]:
+    """Output keys for video files: the file name without suffix, or the path below the common folder if names clash."""
+    paths = [Path(p).resolve() for p in paths]
+    stems = [p.stem for p in paths]
+    if len(set(stems)) == len(stems):
+        return stems
+    common = Path(os.path.commonpath([str(p.parent) for p in paths]))
+    return [p.relative_to(common).with_suffix("").as_posix() for p in paths]
+
+
+def check_key(key: str) -> str:
+    """Reject keys that would write outside the output folder."""
+    parts = Path(key).parts
+    if not key or Path(key).is_absolute() or ".." in parts:
+        raise Resnet3dError(f"video id {key!r} cannot be used as an output name (absolute or contains '..')")
+    return key
+
+
+def extract_features(model: InferenceModel, items: list[VideoItem], windowing: Windowing, transform: EvalTransform,
+                     writer: NpyWriter | HDF5Writer, *, batch_size: int = 8, progress: bool = True) -> FeatureRun:
+    """Features of every window of every item; videos the writer already has are skipped, broken ones reported."""
+    from tqdm import tqdm
+
+    run = FeatureRun()
+    bar = tqdm(items, desc="features", unit="video", disable=not progress, dynamic_ncols=True)
+    for item in bar:
+        key = check_key(item.key)
+        if writer.done(key):
+            run.skipped.append(key)
+            continue
+        try:
+            out = run_video(item.path, model, windowing, transform, batch_size=batch_size, kind=item.kind, fps=item.fps)
+        except VideoError as e:
+            run.failed.append(str(e))
+            bar.write(f"skipped: {e}")
+            continue
+        writer.write(key, out)
+        run.written.append(key)
+        bar.set_postfix(done=len(run.written), skipped=len(run.skipped), failed=len(run.failed))
+    return run

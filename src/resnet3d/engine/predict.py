@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -19,6 +19,7 @@ from resnet3d.data import sampling
 from resnet3d.data.transforms import EvalTransform, resize_short_side
 from resnet3d.data.video import VideoError, open_video
 from resnet3d.engine.precision import autocast, resolve_precision, to_channels_last
+from resnet3d.errors import Resnet3dError
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class InferenceModel:
         model = prepare_for_inference(model, self.device)
         self.channels_last = has_5d_weights(model)
         self.module = _Features(model) if mode == "features" else model
+        self.compiled = compile
         if compile:
             import torch._inductor.config as inductor_config
 
@@ -96,6 +98,93 @@ class _Features(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model.forward_features(x)
+
+
+@dataclass
+class InferenceSetup:
+    """Everything predict/features need from a checkpoint: the fast model, windows, transform and class names."""
+
+    model: InferenceModel
+    windowing: Windowing
+    transform: EvalTransform
+    class_names: list[str]
+    meta: Any
+    network: torch.nn.Module  # the bare network (for cost counting)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, *, mode: str = "probs", device: str | None = None,
+                        precision: str = "auto", compile: bool = False, clip_length: int | None = None,
+                        t_stride: int | None = None, input_size: int | None = None, stride: int | None = None,
+                        labels: str | Path | None = None) -> "InferenceSetup":
+        """Load a checkpoint; options left as None come from its metadata."""
+        from resnet3d.data.transforms import build_eval_transform
+        from resnet3d.models.checkpoint import load_model
+
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        network, meta = load_model(path)
+        windowing = Windowing(clip_length or meta.clip_length, t_stride or meta.t_stride, stride)
+        if windowing.stride is not None and windowing.stride < 1:
+            raise Resnet3dError(f"--stride must be >= 1, got {windowing.stride}")
+        transform = build_eval_transform(input_size or meta.input_size, meta.normalization)
+        names = class_names(meta, network.num_classes, labels)
+        try:
+            model = InferenceModel(network, device=device, precision=precision, mode=mode, compile=compile)
+        except ValueError as e:
+            raise Resnet3dError(str(e)) from None
+        return cls(model, windowing, transform, names, meta, network)
+
+    def protocol(self) -> dict:
+        """The windowing and preprocessing used, for output files."""
+        return {"clip_length": self.windowing.clip_length, "t_stride": self.windowing.t_stride,
+                "window_stride": self.windowing.stride or self.windowing.span, "input_size": self.transform.input_size,
+                "crops": 1, "precision": self.model.precision, "compiled": self.model.compiled}
+
+    def cost(self, *, views_per_video: float, clips: int, seconds: float) -> dict:
+        """Parameters, GMACs per view and per video, and measured throughput."""
+        shape = (input_channels(self.network), self.windowing.clip_length, self.transform.input_size,
+                 self.transform.input_size)
+        return cost_report(self.network, shape, views_per_video, clips / seconds if seconds > 0 else math.nan,
+                           self.model.precision, str(self.model.device))
+
+
+def class_names(meta: Any, num_classes: int, labels: str | Path | None = None) -> list[str]:
+    """Class names from `labels` (one per line), else the checkpoint's, else class_0, class_1, ..."""
+    if labels is not None:
+        try:
+            names = [line.strip() for line in Path(labels).read_text(encoding="utf-8").splitlines() if line.strip()]
+        except OSError as e:
+            raise Resnet3dError(f"{labels}: cannot read the labels file ({e.strerror})") from None
+        if len(names) != num_classes:
+            raise Resnet3dError(f"{labels}: {len(names)} class names, but the model has {num_classes} outputs")
+        return names
+    if meta.class_names:
+        return list(meta.class_names)
+    return [f"class_{i}" for i in range(num_classes)]
+
+
+def cost_report(network: torch.nn.Module, view_shape: tuple[int, ...], views_per_video: float, clips_per_second: float,
+                precision: str, device: str) -> dict:
+    """Params, GMACs per view (one clip of `view_shape` = (C, T, H, W)) and per video, measured clips/s."""
+    from resnet3d.models import complexity
+
+    per_view = complexity.gmacs(network, view_shape)
+    return {"params": complexity.count_params(network), "gmacs_per_view": round(per_view, 4),
+            "views_per_video": round(views_per_video, 2), "gmacs_per_video": round(per_view * views_per_video, 4),
+            "clips_per_second": round(clips_per_second, 2), "precision": precision, "device": device,
+            "note": "GMACs = 10^9 multiply-adds (= GFLOPs / 2)"}
+
+
+def format_cost(cost: dict) -> str:
+    """One line: params, GMACs per view and per video, measured speed."""
+    return (f"{cost['params'] / 1e6:.2f} M params, {cost['gmacs_per_view']:.2f} GMACs/view, "
+            f"{cost['gmacs_per_video']:.2f} GMACs/video ({cost['views_per_video']:g} views), "
+            f"{cost['clips_per_second']:.1f} clips/s ({cost['precision']}, {cost['device']})")
+
+
+def input_channels(network: torch.nn.Module) -> int:
+    """Channels the network's first convolution expects."""
+    conv = next((m for m in network.modules() if isinstance(m, (torch.nn.Conv3d, torch.nn.Conv2d))), None)
+    return conv.in_channels if conv is not None else 3
 
 
 def has_5d_weights(model: torch.nn.Module) -> bool:

@@ -1,0 +1,101 @@
+"""`resnet3d predict CHECKPOINT VIDEO...`: sliding-window predictions on any video files, no annotation file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from resnet3d.errors import Resnet3dError
+
+
+def add_inference_args(p: argparse.ArgumentParser, *, stride_help: str) -> None:
+    """Options shared by predict, features and eval: windowing overrides, batching, precision, device."""
+    g = p.add_argument_group("clips")
+    g.add_argument("--clip-length", type=int, help="frames per clip (default: the checkpoint's)")
+    g.add_argument("--t-stride", type=int, help="temporal stride between a clip's frames (default: the checkpoint's)")
+    g.add_argument("--input-size", type=int, help="crop size in pixels (default: the checkpoint's)")
+    g.add_argument("--stride", type=int, help=stride_help)
+    g = p.add_argument_group("speed")
+    g.add_argument("--batch-size", type=int, default=8, help="clips per forward pass (default: 8; keep >= 2 on CPU)")
+    g.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="auto: bf16 autocast where the CPU/GPU supports it, else fp32 (default: auto)")
+    g.add_argument("--compile", action="store_true",
+                   help="torch.compile with inductor freezing (fastest on CPU after a warm-up per input shape)")
+    g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "predict", help="classify video files with sliding windows (no annotation file needed)",
+        description="Predict actions in video files: per-window top-k with start/end times, and a whole-video top-k "
+                    "(softmax averaged over windows). Videos shorter than one clip are loop-padded; long videos are "
+                    "streamed; a broken file is reported in one line and the others still run.")
+    p.add_argument("checkpoint", help="model checkpoint (resnet3d, the original's .pth, or a state dict)")
+    p.add_argument("videos", nargs="+", help="video files (or JPEG frame folders)")
+    p.add_argument("--labels", help="text file with one class name per line (default: the checkpoint's names)")
+    p.add_argument("--top-k", type=int, default=5, help="classes listed per window and per video (default: 5)")
+    p.add_argument("--format", choices=["json", "csv"], help="output format (default: from --output's suffix, else json)")
+    p.add_argument("-o", "--output", help="output file (default: standard output)")
+    p.add_argument("--fps", type=float, help="frame rate for frame folders, which do not store one")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_inference_args(p, stride_help="frames between window starts (default: the clip span, no overlap)")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    import csv
+    import io
+    import json
+
+    from tqdm import tqdm
+
+    from resnet3d.data.video import VideoError, guess_kind
+    from resnet3d.engine import predict as engine
+    from resnet3d.io import atomic_write_text
+
+    setup = engine.InferenceSetup.from_checkpoint(
+        args.checkpoint, mode="probs", device=args.device, precision=args.precision, compile=args.compile,
+        clip_length=args.clip_length, t_stride=args.t_stride, input_size=args.input_size, stride=args.stride,
+        labels=args.labels)
+    if args.top_k < 1:
+        raise Resnet3dError(f"--top-k must be >= 1, got {args.top_k}")
+    fmt = args.format or ("csv" if args.output and Path(args.output).suffix.lower() == ".csv" else "json")
+
+    records, errors = [], []
+    start = time.perf_counter()
+    bar = tqdm(args.videos, desc="predict", unit="video", disable=args.quiet, dynamic_ncols=True, file=sys.stderr)
+    for path in bar:
+        try:
+            out = engine.run_video(path, setup.model, setup.windowing, setup.transform, batch_size=args.batch_size,
+                                   kind=guess_kind(path), fps=args.fps)
+        except VideoError as e:
+            errors.append(str(e))
+            bar.write(f"resnet3d: skipped {e}", file=sys.stderr)
+            continue
+        records.append(engine.prediction_record(out, setup.class_names, args.top_k))
+    seconds = time.perf_counter() - start
+    windows = sum(len(r["windows"]) for r in records)
+    cost = setup.cost(views_per_video=windows / len(records) if records else 0, clips=windows, seconds=seconds)
+
+    if fmt == "json":
+        text = json.dumps({"checkpoint": str(args.checkpoint), "protocol": setup.protocol(), "cost": cost,
+                           "videos": records, "errors": errors}, indent=2) + "\n"
+    else:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=engine.CSV_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        for record in records:
+            writer.writerows(engine.prediction_rows(record))
+        text = buf.getvalue()
+    if args.output:
+        atomic_write_text(args.output, text)
+    else:
+        sys.stdout.write(text)
+    if not args.quiet:
+        for r in records:
+            best = r["top"][0]
+            print(f"{r['video']}: {best['label']} ({best['score']:.3f}), {len(r['windows'])} windows", file=sys.stderr)
+        print(engine.format_cost(cost) + (f"; {len(errors)} file(s) failed" if errors else ""), file=sys.stderr)
+    return 1 if errors else 0

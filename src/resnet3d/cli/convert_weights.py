@@ -1,0 +1,56 @@
+"""`resnet3d convert-weights IN OUT`: any supported checkpoint (original 2020, CVPR-2018, bare state dict) → ours."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "convert-weights",
+        help="convert an original 3D-ResNets checkpoint (or a bare state dict) to the resnet3d format",
+        description="Reads the original's 2020 files (r3d50_K_200ep.pth …), the CVPR-2018 files (module. prefix, "
+        "old DenseNet names, 64-channel WRN/ResNeXt stem) and bare state dicts, infers the architecture from the "
+        "tensors and writes a resnet3d checkpoint with metadata (architecture, normalisation, classes).",
+    )
+    p.add_argument("input", type=Path, help="checkpoint to convert")
+    p.add_argument("output", type=Path, help="resnet3d checkpoint to write")
+    p.add_argument("--class-names", type=Path, help="text file with one class name per line, in output order")
+    p.add_argument("--normalization", help="override the inferred input normalisation preset "
+                   "(kinetics, activitynet, 0.5, hara2018)")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from resnet3d.errors import Resnet3dError
+    from resnet3d.models.checkpoint import load_model, save_model
+    from resnet3d.models.complexity import count_params
+    from resnet3d.normalization import get_normalization
+
+    model, meta = load_model(args.input)
+    changes = {}
+    if args.class_names:
+        try:
+            names = [line.strip() for line in args.class_names.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except OSError as e:
+            raise Resnet3dError(f"{args.class_names}: cannot read class names ({e.strerror})") from None
+        if len(names) != meta.num_classes:
+            raise Resnet3dError(f"{args.class_names}: {len(names)} class names, but the model has {meta.num_classes} classes")
+        changes["class_names"] = names
+    if args.normalization:
+        try:
+            norm = get_normalization(args.normalization)
+        except ValueError as e:
+            raise Resnet3dError(str(e)) from None
+        changes["normalization"] = norm.channels(meta.options.get("n_input_channels", 3))
+    meta = replace(meta, **changes)
+    save_model(args.output, model, meta)
+    options = ", ".join(f"{k}={v}" for k, v in meta.options.items())
+    n = meta.normalization
+    print(f"{args.input} ({meta.source}) -> {args.output}")
+    print(f"  {meta.arch} ({options}), {meta.num_classes} classes, {count_params(model):,} params")
+    print(f"  input: pixels x {n.value_scale:g}/255, mean {list(n.mean)}, std {list(n.std)}")
+    return 0

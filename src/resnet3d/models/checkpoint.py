@@ -1,0 +1,203 @@
+"""Checkpoints: our format with metadata, plus the original's 2020 and CVPR-2018 files and bare state dicts."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from resnet3d import __version__
+from resnet3d.errors import Resnet3dError
+from resnet3d.io import atomic_torch_save
+from resnet3d.models.convert import clean_state_dict, infer_architecture, strip_prefixes
+from resnet3d.models.finetune import replace_head
+from resnet3d.models.layers import VideoClassifier
+from resnet3d.models.registry import create_model
+from resnet3d.normalization import PRESETS, Normalization
+
+FORMAT = "resnet3d"
+
+
+class CheckpointError(Resnet3dError):
+    """A file that cannot be read as a checkpoint, or weights that do not fit the model."""
+
+
+@dataclass
+class ModelMeta:
+    """Everything needed to rebuild a model and feed it correctly, stored beside its weights."""
+
+    arch: str
+    num_classes: int
+    options: dict[str, Any] = field(default_factory=dict)
+    class_names: list[str] | None = None
+    normalization: Normalization = PRESETS["kinetics"]
+    clip_length: int = 16
+    t_stride: int = 1
+    input_size: int = 112
+    fps: float | None = None
+    source: str = FORMAT
+    version: str = __version__
+
+    def __post_init__(self) -> None:
+        if self.class_names is not None and len(self.class_names) != self.num_classes:
+            raise ValueError(f"{len(self.class_names)} class names for {self.num_classes} classes")
+
+    @classmethod
+    def for_model(cls, model: VideoClassifier, **values: Any) -> "ModelMeta":
+        """Metadata describing `model` (arch, classes, options; normalisation fitted to its input channels)."""
+        n_in = model.arch_options.get("n_input_channels", 3)
+        values.setdefault("normalization", PRESETS["kinetics"].channels(n_in))
+        return cls(model.arch_name, model.num_classes, dict(model.arch_options), **values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict (JSON-compatible) form."""
+        d = asdict(self)
+        d["normalization"] = self.normalization.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ModelMeta":
+        """Inverse of `to_dict`; keys this version does not know are ignored."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in d.items() if k in known}
+        if "normalization" in values:
+            values["normalization"] = Normalization.from_dict(values["normalization"])
+        return cls(**values)
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The bare model inside DataParallel/DDP (`.module`) and torch.compile (`._orig_mod`) wrappers."""
+    for attr in ("_orig_mod", "module", "_orig_mod"):
+        inner = getattr(model, attr, None)
+        if isinstance(inner, nn.Module):
+            model = inner
+    return model
+
+
+def save_model(path: str | os.PathLike, model: nn.Module, meta: ModelMeta, extra: Mapping[str, Any] | None = None) -> None:
+    """Write `{"format": "resnet3d", "meta", "state_dict", **extra}` atomically."""
+    model = unwrap_model(model)
+    if (meta.arch, meta.num_classes) != (model.arch_name, model.num_classes):
+        raise Resnet3dError(
+            f"metadata says {meta.arch} with {meta.num_classes} classes but the model is "
+            f"{model.arch_name} with {model.num_classes}"
+        )
+    clash = {"format", "meta", "state_dict"} & set(extra or {})
+    if clash:
+        raise ValueError(f"extra checkpoint entries may not be named {sorted(clash)}")
+    meta = replace(meta, version=__version__)
+    atomic_torch_save({"format": FORMAT, "meta": meta.to_dict(), "state_dict": model.state_dict(), **(extra or {})}, path)
+
+
+def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint file as a dict with `torch.load(weights_only=True)`; a bad file gives a one-line error."""
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"{p}: no such checkpoint file")
+    with p.open("rb") as f:
+        head = f.read(64).lstrip()
+    if not head:
+        raise CheckpointError(f"{p}: the file is empty")
+    if head[:1] == b"<":
+        raise CheckpointError(f"{p}: is an HTML/XML page, not a checkpoint (a failed download?)")
+    try:
+        obj = torch.load(p, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises many types for foreign bytes; all mean "not a checkpoint"
+        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if message.startswith("Weights only load failed"):
+            raise CheckpointError(
+                f"{p}: refused: the pickle holds Python objects or code, not only tensors (loaded with weights_only=True)"
+            ) from None
+        raise CheckpointError(f"{p}: not a PyTorch checkpoint ({type(e).__name__}: {message[:160]})") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{p}: not a checkpoint: it holds a {type(obj).__name__}, not a dict")
+    return obj
+
+
+def _is_state_dict(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def _parse(ckpt: dict[str, Any], path: Path) -> tuple[dict[str, torch.Tensor], ModelMeta]:
+    """The state dict and metadata of any supported checkpoint layout."""
+    if ckpt.get("format") == FORMAT:
+        try:
+            meta = ModelMeta.from_dict(ckpt["meta"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{path}: broken resnet3d metadata ({e})") from None
+        return strip_prefixes(ckpt["state_dict"]), meta
+    if _is_state_dict(ckpt.get("state_dict")):
+        state_dict, kind = ckpt["state_dict"], "hara2020"
+    elif _is_state_dict(ckpt):
+        state_dict, kind = ckpt, "state_dict"
+    else:
+        raise CheckpointError(f"{path}: no state dict found (top-level keys: {', '.join(map(str, list(ckpt)[:8]))})")
+    clean = clean_state_dict(state_dict)
+    try:
+        arch = infer_architecture(clean.state_dict)
+    except Resnet3dError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    if clean.legacy:
+        kind = "hara2018" if kind == "hara2020" else kind
+    n_in = arch.options.get("n_input_channels", 3)
+    norm = PRESETS["hara2018" if clean.legacy else "kinetics"].channels(n_in)
+    meta = ModelMeta(arch.name, arch.num_classes, arch.options, normalization=norm, source=kind)
+    return clean.state_dict, meta
+
+
+def _listing(items: list[str], limit: int = 4) -> str:
+    more = f" … and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], strict: bool = True, source: str = "") -> str:
+    """Copy matching tensors into `model`; mismatches raise one readable `CheckpointError` (warn if not strict).
+
+    Returns the mismatch summary ('' when everything matched).
+    """
+    own = model.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    wrong = [k for k in state_dict if k in own and state_dict[k].shape != own[k].shape]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing ({_listing(missing)})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected ({_listing(unexpected)})")
+    if wrong:
+        shapes = [f"{k} {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}" for k in wrong]
+        parts.append(f"{len(wrong)} wrong shape ({_listing(shapes, 3)})")
+    summary = "; ".join(parts)
+    name = getattr(model, "arch_name", "") or type(model).__name__
+    if summary and strict:
+        raise CheckpointError(f"{source + ': ' if source else ''}weights do not fit {name}: {summary}")
+    if summary:
+        warnings.warn(f"{source + ': ' if source else ''}partial load into {name}: {summary}", stacklevel=2)
+    model.load_state_dict({k: v for k, v in state_dict.items() if k in own and k not in wrong}, strict=False)
+    return summary
+
+
+def load_model(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu", *, num_classes: int | None = None, strict: bool = True
+) -> tuple[VideoClassifier, ModelMeta]:
+    """A ready model (eval mode) and its metadata from any supported checkpoint; architecture inferred if needed.
+
+    `num_classes` different from the checkpoint's replaces the head (for fine-tuning) and drops the class names.
+    """
+    p = Path(path)
+    state_dict, meta = _parse(read_checkpoint(p, map_location), p)
+    try:
+        model = create_model(meta.arch, num_classes=meta.num_classes, **meta.options)
+    except Resnet3dError as e:
+        raise CheckpointError(f"{p}: {e}") from None
+    load_weights(model, state_dict, strict=strict, source=str(p))
+    model.to(map_location)
+    if num_classes is not None and num_classes != meta.num_classes:
+        replace_head(model, num_classes)
+        meta = replace(meta, num_classes=num_classes, class_names=None)
+    return model.eval(), meta

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from resnet3d.data.transforms import build_eval_transform
     from resnet3d.engine import evaluate as engine
     from resnet3d.engine.precision import resolve_precision
-    from resnet3d.engine.predict import cost_report, format_cost, input_channels, prepare_for_inference
+    from resnet3d.engine.predict import cost_report, format_cost, prepare_for_inference
     from resnet3d.engine.report import plot_confusion, write_confusion_csv
     from resnet3d.io import atomic_write_json, atomic_write_text
     from resnet3d.models.checkpoint import load_model
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     num_clips = _parse_clips(args.clips)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     network, meta = load_model(args.checkpoint)
-    index = read_index(args.data, args.root)
+    index = read_index(args.data, videos=args.root, subset=args.subset)
     subset = index.subset(args.subset)
     if len(subset) == 0:
         counts = ", ".join(f"{k}: {v}" for k, v in index.subset_counts().items())
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
                 "t_stride": t_stride, "input_size": input_size, "resize_short_side": input_size,
                 "fps": "native (no resampling)", "model_fps": meta.fps, "score": "softmax averaged over views",
                 "precision": precision, "compiled": args.compile}
-    cost = cost_report(network, (input_channels(network), clip_length, input_size, input_size),
+    cost = cost_report(network, clip_length, input_size,
                        result.num_clips / max(1, result.num_videos), result.clips_per_second, precision, str(device))
     doc, cm = engine.results_document(result, dataset.video_ids, class_names, protocol=protocol, cost=cost,
                                       checkpoint=str(args.checkpoint))

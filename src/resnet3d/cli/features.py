@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if args.data:
         from resnet3d.data.annotations import read_index
 
-        index = read_index(args.data, args.root)
+        index = read_index(args.data, videos=args.root, subset=args.subset or "training")
         if args.subset:
             index = index.subset(args.subset)
         items += [engine.VideoItem(r.video_id, r.path, r.kind, r.fps) for r in index]

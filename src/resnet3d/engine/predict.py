@@ -141,10 +141,9 @@ class InferenceSetup:
 
     def cost(self, *, views_per_video: float, clips: int, seconds: float) -> dict:
         """Parameters, GMACs per view and per video, and measured throughput."""
-        shape = (input_channels(self.network), self.windowing.clip_length, self.transform.input_size,
-                 self.transform.input_size)
-        return cost_report(self.network, shape, views_per_video, clips / seconds if seconds > 0 else math.nan,
-                           self.model.precision, str(self.model.device))
+        speed = clips / seconds if seconds > 0 else math.nan
+        return cost_report(self.network, self.windowing.clip_length, self.transform.input_size, views_per_video,
+                           speed, self.model.precision, str(self.model.device))
 
 
 def class_names(meta: Any, num_classes: int, labels: str | Path | None = None) -> list[str]:
@@ -162,16 +161,16 @@ def class_names(meta: Any, num_classes: int, labels: str | Path | None = None) -
     return [f"class_{i}" for i in range(num_classes)]
 
 
-def cost_report(network: torch.nn.Module, view_shape: tuple[int, ...], views_per_video: float, clips_per_second: float,
+def cost_report(network: torch.nn.Module, frames: int, size: int, views_per_video: float, clips_per_second: float,
                 precision: str, device: str) -> dict:
-    """Params, GMACs per view (one clip of `view_shape` = (C, T, H, W)) and per video, measured clips/s."""
-    from resnet3d.models import complexity
+    """Params, GMACs per view (one frames x size x size clip) and per video, and the measured clips/s."""
+    from resnet3d.models.complexity import model_complexity
 
-    per_view = complexity.gmacs(network, view_shape)
-    return {"params": complexity.count_params(network), "gmacs_per_view": round(per_view, 4),
-            "views_per_video": round(views_per_video, 2), "gmacs_per_video": round(per_view * views_per_video, 4),
-            "clips_per_second": round(clips_per_second, 2), "precision": precision, "device": device,
-            "note": "GMACs = 10^9 multiply-adds (= GFLOPs / 2)"}
+    cost = model_complexity(network.arch_name, network.num_classes, frames, size, **network.arch_options)
+    per_view = cost.macs / 1e9
+    return {"params": cost.params, "gmacs_per_view": round(per_view, 4), "views_per_video": round(views_per_video, 2),
+            "gmacs_per_video": round(per_view * views_per_video, 4), "clips_per_second": round(clips_per_second, 2),
+            "precision": precision, "device": device, "note": "GMACs = 10^9 multiply-adds (= GFLOPs / 2)"}
 
 
 def format_cost(cost: dict) -> str:

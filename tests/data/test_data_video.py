@@ -114,8 +114,8 @@ def test_frame_folder_errors(tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "image_00001.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
-    with pytest.raises(VideoError, match="image_00001.jpg"):
-        open_video(bad, "frames")
+    with open_video(bad, "frames") as v, pytest.raises(VideoError, match="image_00001.jpg: not a decodable image"):
+        v.read([0])
 
 
 def test_hdf5_source_reads_jpeg_bytes(tmp_path, frames):

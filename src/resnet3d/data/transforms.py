@@ -44,13 +44,14 @@ def _cv2():
 
 @_same_type
 def resize(clip: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize every frame to (height, width); area averaging when shrinking, bilinear when enlarging."""
+    """Resize every frame to (height, width): bilinear, area averaging when shrinking below half size."""
     t, h, w, c = clip.shape
     if (h, w) == (height, width):
         return clip
     cv2 = _cv2()
     if cv2 is not None:
-        mode = cv2.INTER_AREA if height * width < h * w else cv2.INTER_LINEAR
+        # Bilinear is ~5x faster than area averaging and alias-free enough down to half size.
+        mode = cv2.INTER_AREA if 2 * height < h or 2 * width < w else cv2.INTER_LINEAR
         out = np.empty((t, height, width, c), dtype=clip.dtype)
         for i in range(t):
             out[i] = cv2.resize(clip[i], (width, height), interpolation=mode).reshape(height, width, c)
@@ -149,13 +150,13 @@ def random_resized_box(height: int, width: int, rng: np.random.Generator, scale:
 
 def to_float(clip, normalization: Normalization) -> torch.Tensor:
     """uint8 (T, H, W, C) to normalised float (C, T, H, W): x / 255 * value_scale, then (x - mean) / std."""
-    x = torch.as_tensor(np.ascontiguousarray(clip) if isinstance(clip, np.ndarray) else clip)
-    x = x.permute(3, 0, 1, 2).float()
+    arr = clip.numpy() if isinstance(clip, torch.Tensor) else np.asarray(clip)
+    x = torch.from_numpy(np.ascontiguousarray(arr.transpose(3, 0, 1, 2))).float()  # transpose the uint8 copy
     c = x.shape[0]
     norm = normalization.channels(c)
     std = torch.tensor(norm.std, dtype=torch.float32).view(c, 1, 1, 1)
     mean = torch.tensor(norm.mean, dtype=torch.float32).view(c, 1, 1, 1)
-    return x.mul_(norm.value_scale / 255.0 / std).sub_(mean / std).contiguous()
+    return x.mul_(norm.value_scale / 255.0 / std).sub_(mean / std)
 
 
 def color_jitter(clip, strength: float, rng: np.random.Generator) -> np.ndarray:

@@ -388,7 +388,25 @@ def _list_frames(path: str) -> list[str]:
     return _FOLDER_CACHE.get_or((path, mtime), scan)
 
 
-class FrameFolderSource(VideoSource):
+class _ImageSource(VideoSource):
+    """Sources that store one image per frame; the frame size is read from the first frame when asked."""
+
+    def _load(self, i: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def _read_sorted(self, wanted: np.ndarray) -> list[np.ndarray]:
+        return [self._load(int(i)) for i in wanted]
+
+    @property
+    def height(self) -> int:
+        return self._load(0).shape[0]
+
+    @property
+    def width(self) -> int:
+        return self._load(0).shape[1]
+
+
+class FrameFolderSource(_ImageSource):
     """The original's layout: a folder of image_00001.jpg, image_00002.jpg, ... (1-based on disk, 0-based here)."""
 
     def __init__(self, path: str, fps: float | None = None):
@@ -396,8 +414,6 @@ class FrameFolderSource(VideoSource):
         self._names = _list_frames(path)
         self.num_frames = len(self._names)
         self.fps = fps
-        first = self._load(0)
-        self.height, self.width = first.shape[:2]
 
     def _load(self, i: int) -> np.ndarray:
         file = os.path.join(self.path, self._names[i])
@@ -408,11 +424,8 @@ class FrameFolderSource(VideoSource):
             raise VideoError(file, f"cannot read ({e.strerror})") from None
         return decode_jpeg(data, file)
 
-    def _read_sorted(self, wanted: np.ndarray) -> list[np.ndarray]:
-        return [self._load(int(i)) for i in wanted]
 
-
-class HDF5Source(VideoSource):
+class HDF5Source(_ImageSource):
     """The original's HDF5 layout: one file per video, dataset `video` holding one JPEG byte string per frame."""
 
     def __init__(self, path: str, fps: float | None = None):
@@ -435,7 +448,6 @@ class HDF5Source(VideoSource):
             raise VideoError(path, "no frames in the 'video' dataset")
         stored = self._file.attrs.get("fps")
         self.fps = fps if fps is not None else (float(stored) if stored is not None else None)
-        self.height, self.width = self._load(0).shape[:2]
 
     def _load(self, i: int) -> np.ndarray:
         try:
@@ -443,9 +455,6 @@ class HDF5Source(VideoSource):
         except (OSError, ValueError) as e:
             raise VideoError(self.path, f"frame {i} unreadable ({e})") from None
         return decode_jpeg(np.asarray(data, dtype=np.uint8).tobytes(), f"{self.path}[video][{i}]")
-
-    def _read_sorted(self, wanted: np.ndarray) -> list[np.ndarray]:
-        return [self._load(int(i)) for i in wanted]
 
     def close(self) -> None:
         self._file.close()

@@ -26,3 +26,40 @@ def video_dir(tmp_path_factory):
     write_video(root / "short.mp4", moving_square_frames(5, seed=1), fps=15)
     (root / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video")
     return root
+
+
+CLASSES = ["left", "right", "still"]
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A resnet10 (widen 0.125, 3 classes, 8-frame 32x32 clips) saved as a resnet3d checkpoint."""
+    import torch
+
+    from resnet3d.models.checkpoint import ModelMeta, save_model
+    from resnet3d.models.registry import create_model
+    from resnet3d.normalization import get_normalization
+
+    torch.manual_seed(0)
+    model = create_model("resnet10", num_classes=3, widen_factor=0.125)
+    meta = ModelMeta(arch=model.arch_name, num_classes=3, options=model.arch_options, class_names=CLASSES,
+                     normalization=get_normalization("kinetics"), clip_length=8, t_stride=1, input_size=32, fps=15.0)
+    path = tmp_path_factory.mktemp("ckpt") / "model.pth"
+    save_model(path, model, meta)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_index(tmp_path_factory):
+    """A resnet3d index of 6 labelled validation videos (12-33 frames, 15 fps) over CLASSES."""
+    from resnet3d.data.index import VideoIndex, VideoRecord
+
+    root = tmp_path_factory.mktemp("dataset")
+    records = []
+    for c, name in enumerate(CLASSES):
+        for i in range(2):
+            path = root / f"{name}_{i}.mp4"
+            write_video(path, moving_square_frames(12 + 7 * i + 4 * c, seed=10 * c + i), fps=15)
+            records.append(VideoRecord(f"{name}_{i}", str(path), label=c, subset="validation"))
+    VideoIndex(CLASSES, records).save(root / "index.json")
+    return root / "index.json"

@@ -168,8 +168,8 @@ def cost_report(network: torch.nn.Module, frames: int, size: int, views_per_vide
 
     cost = model_complexity(network.arch_name, network.num_classes, frames, size, **network.arch_options)
     per_view = cost.macs / 1e9
-    return {"params": cost.params, "gmacs_per_view": round(per_view, 4), "views_per_video": round(views_per_video, 2),
-            "gmacs_per_video": round(per_view * views_per_video, 4), "clips_per_second": round(clips_per_second, 2),
+    return {"params": cost.params, "gmacs_per_view": round(per_view, 6), "views_per_video": round(views_per_video, 2),
+            "gmacs_per_video": round(per_view * views_per_video, 6), "clips_per_second": round(clips_per_second, 2),
             "precision": precision, "device": device, "note": "GMACs = 10^9 multiply-adds (= GFLOPs / 2)"}
 
 

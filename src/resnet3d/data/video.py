@@ -196,28 +196,42 @@ class PyAVSource(VideoSource):
         stream = self._stream
         stamps: list[int] = []
         keys: list[int] = []
+        damaged = False
         try:
             for packet in self._container.demux(stream):
                 t = _stamp(packet)
+                damaged |= packet.is_corrupt
                 if packet.size == 0 or t is None or packet.is_corrupt or getattr(packet, "is_discard", False):
                     continue
                 stamps.append(t)
                 if packet.is_keyframe:
                     keys.append(t)
         except av.error.FFmpegError:
-            pass  # truncated or damaged tail: keep the packets read so far
+            damaged = True  # truncated or damaged tail: keep the packets read so far
         if not stamps:
             raise VideoError(self.path, "no decodable video frames")
         pts = np.unique(np.asarray(stamps, dtype=np.int64))
         keyframes = np.unique(np.searchsorted(pts, np.asarray(keys or [pts[0]], dtype=np.int64)))
         keyframes = np.union1d(keyframes, [0])
-        pts, keyframes = self._check_tail(pts, keyframes)
+        if damaged or not self._ends_as_declared(pts):
+            pts, keyframes = self._check_tail(pts, keyframes)
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 0.0
         if fps <= 0 and len(pts) > 1 and stream.time_base:
             fps = float((len(pts) - 1) / ((pts[-1] - pts[0]) * stream.time_base))
         ctx = stream.codec_context
         return VideoInfo(pts=pts, keyframes=keyframes, fps=fps, width=ctx.width, height=ctx.height, codec=ctx.name)
+
+    def _ends_as_declared(self, pts: np.ndarray) -> bool:
+        """True when the packets end where the header says the video ends, so the tail need not be decoded."""
+        stream = self._stream
+        if stream.frames:
+            return stream.frames == len(pts)
+        if self._container.duration is None or not stream.time_base or len(pts) < 2:
+            return False
+        step = float(np.median(np.diff(pts))) * float(stream.time_base)
+        start = (self._container.start_time or 0) / 1e6
+        return float(pts[-1] * stream.time_base) + 2 * step >= start + self._container.duration / 1e6
 
     def _check_tail(self, pts: np.ndarray, keyframes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Drop trailing frames that do not decode, walking back one group of pictures at a time."""

@@ -73,6 +73,7 @@ class InferenceModel:
         self.channels_last = has_5d_weights(model)
         self.module = _Features(model) if mode == "features" else model
         self.compiled = compile
+        self._batch: int | None = None
         if compile:
             import torch._inductor.config as inductor_config
 
@@ -81,11 +82,17 @@ class InferenceModel:
 
     def __call__(self, clips: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W) float clips -> (B, D) float32 outputs on the CPU."""
+        n = len(clips)
+        if self.compiled:
+            # Pad short (tail) batches to the first batch size: a new shape would trigger a new compilation.
+            self._batch = self._batch or n
+            if n < self._batch:
+                clips = torch.cat([clips, clips.new_zeros(self._batch - n, *clips.shape[1:])])
         clips = clips.to(self.device, non_blocking=True)
         if self.channels_last:
             clips = to_channels_last(clips)
         with torch.inference_mode(), autocast(self.precision, self.device):
-            out = self.module(clips).float()
+            out = self.module(clips).float()[:n]
         if self.mode == "probs":
             out = torch.softmax(out, dim=1)
         return out.cpu()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from resnet3d.errors import Resnet3dError
 

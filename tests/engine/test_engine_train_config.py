@@ -24,10 +24,12 @@ def test_presets_hold_the_published_recipes():
 
 def test_overrides_are_typed():
     c = load_config("finetune", ["optim.lr=0.01", "schedule.milestones=[3, 6]", "model.options={widen_factor: 0.5}",
-                                 "data.hflip=false", "model.freeze_until=null", "optim.weight_decay=1"])
+                                 "data.hflip=false", "model.freeze_until=null", "optim.weight_decay=1",
+                                 "schedule.min_lr=1e-5"])
     assert c.optim.lr == 0.01 and c.schedule.milestones == [3, 6] and c.model.options == {"widen_factor": 0.5}
     assert c.data.hflip is False and c.model.freeze_until is None
     assert c.optim.weight_decay == 1.0 and isinstance(c.optim.weight_decay, float)
+    assert c.schedule.min_lr == 1e-5  # YAML reads "1e-5" as a string; float keys accept it
 
 
 @pytest.mark.parametrize("override, key", [

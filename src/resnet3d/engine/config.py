@@ -35,7 +35,9 @@ class DataConfig:
     """Videos, clip sampling, augmentation and loading."""
 
     index: str | None = None  # anything read_index accepts (original: --annotation_path)
-    root: str | None = None  # folder the index's relative paths are resolved against (original: --video_path)
+    root: str | None = None  # folder holding the videos, when not next to the index (original: --video_path)
+    format: str | None = None  # annotation format; None: detected (hara JSON, our index, UCF-101/HMDB-51 lists, ...)
+    split: int = 1  # UCF-101 / HMDB-51 split
     train_subset: str = "training"
     val_subset: str | None = "validation"  # None: no validation
     input_size: int = 112  # original: --sample_size
@@ -134,7 +136,7 @@ CHOICES: dict[str, tuple] = {
 
 # key -> (lowest allowed, whether the bound itself is allowed)
 LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
-    "model.num_classes": (1, True), "data.input_size": (1, True), "data.clip_length": (1, True),
+    "model.num_classes": (1, True), "data.split": (1, True), "data.input_size": (1, True), "data.clip_length": (1, True),
     "data.t_stride": (1, True), "data.crop_min_scale": (0, False), "data.crop_min_ratio": (0, False),
     "data.value_scale": (0, False), "data.color_jitter": (0, True), "data.val_clips": (1, True), "data.batch_size": (1, True),
     "data.val_batch_size": (0, True), "data.workers": (0, True), "optim.lr": (0, False),
@@ -241,6 +243,11 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
     elif kind is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # PyYAML reads 1e-5 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
     elif kind is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)

@@ -15,6 +15,7 @@ import shutil
 import signal
 import threading
 import time
+import types
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -130,6 +131,8 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
     model.to(ctx.device)
     if config.run.channels_last:
         model = to_channels_last(model)
+    if precision == "bf16" and ctx.device.type == "cpu":
+        guard_bf16_conv3d(model)
     net: nn.Module = model
     if ctx.distributed:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
@@ -154,8 +157,8 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
         rng = state["rng"]
         ckpt.set_rng_state(rng[ctx.rank] if len(rng) == ctx.world_size else rng[0])
         epoch, step, step_in_epoch = state["epoch"] + 1, state["step"], state["step_in_epoch"]
-        if step_in_epoch:  # stopped part-way through an epoch: finish that epoch
-            epoch, sums = state["epoch"], list(state["epoch_sums"])
+        if step_in_epoch:  # stopped part-way through the next epoch: finish it from where it stopped
+            sums = list(state["epoch_sums"])
         history, best, elapsed_before = list(state["history"]), dict(state["best"]), state["elapsed_s"]
 
     # ---- run folder and logs (rank 0 only) -------------------------------------------------------------------
@@ -328,6 +331,27 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
 # ---- building blocks ------------------------------------------------------------------------------------------
 
 
+def guard_bf16_conv3d(model: nn.Module) -> nn.Module:
+    """Run each Conv3d in fp32 when its input is shallower than its kernel in time (but deeper than 1 frame).
+
+    On CPU (oneDNN, torch 2.13), bf16 weight gradients of such convolutions are wrong (relative error ~1, at times
+    inf/NaN, different on every call); forward and input gradients are fine. A 16-frame R3D-18 hits it in layer3
+    (depth 2, kernel 3). Only these few layers lose the bf16 speed-up.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Conv3d) and module.kernel_size[0] > 2:
+            module.forward = types.MethodType(_conv3d_fp32_if_shallow, module)
+    return model
+
+
+def _conv3d_fp32_if_shallow(conv: nn.Conv3d, x: torch.Tensor) -> torch.Tensor:
+    if 1 < x.shape[2] < conv.kernel_size[0] and torch.is_autocast_enabled("cpu"):
+        with torch.autocast("cpu", enabled=False):
+            return nn.Conv3d.forward(conv, x.float())
+    return nn.Conv3d.forward(conv, x)
+
+
+
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -339,7 +363,7 @@ def _read_index(config: TrainConfig) -> Any:
 
     if config.data.index is None:
         raise ConfigError("data.index: no annotation/index file given (e.g. data.index=ucf101_01.json)")
-    return read_index(config.data.index, config.data.root)
+    return read_index(config.data.index, config.data.format, videos=config.data.root, split=config.data.split)
 
 
 def _build_model(config: TrainConfig, classes: list[str], resume_path: Path | None) -> tuple[nn.Module, Any]:
@@ -361,7 +385,7 @@ def _build_model(config: TrainConfig, classes: list[str], resume_path: Path | No
     else:
         try:
             model = create_model(config.model.arch, num_classes=num_classes, **config.model.options)
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, Resnet3dError) as e:
             raise ConfigError(f"model.arch/model.options: {e}") from None
         meta = None
     if config.model.freeze_until is not None:
@@ -375,8 +399,9 @@ def _build_model(config: TrainConfig, classes: list[str], resume_path: Path | No
     else:
         normalization = get_normalization("kinetics", config.data.value_scale)
     config.model.arch = model.arch_name
-    meta = ModelMeta(arch=model.arch_name, num_classes=num_classes, options=model.arch_options, class_names=classes,
-                     normalization=normalization, clip_length=config.data.clip_length, t_stride=config.data.t_stride,
+    meta = ModelMeta(arch=model.arch_name, num_classes=num_classes, options=dict(model.arch_options),
+                     class_names=classes, normalization=normalization.channels(model.arch_options.get("n_input_channels", 3)),
+                     clip_length=config.data.clip_length, t_stride=config.data.t_stride,
                      input_size=config.data.input_size, source="resnet3d train")
     return model, meta
 

@@ -1,0 +1,174 @@
+"""The training loop on tiny real videos: learning, run folder, checkpoints, schedules, accumulation, NaN stop."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from resnet3d.data.annotations import read_index
+from resnet3d.data.datasets import MultiViewDataset, collate_views
+from resnet3d.data.transforms import build_eval_transform
+from resnet3d.engine import logger as logs
+from resnet3d.engine.config import load_config
+from resnet3d.engine.evaluate import evaluate
+from resnet3d.engine.trainer import TrainingError, _build_scheduler, guard_bf16_conv3d, train
+from resnet3d.models.checkpoint import load_model, read_checkpoint
+
+METRICS = ("val_loss", "val_clip_top1", "val_video_top1", "val_video_top5", "val_mean_class_accuracy")
+
+
+def val_result(checkpoint, config, precision="fp32"):
+    """Single-process evaluation of a checkpoint on the validation subset, as a fresh user would run it."""
+    model, meta = load_model(checkpoint)
+    index = read_index(config.data.index).subset("validation")
+    views = MultiViewDataset(index, clip_length=meta.clip_length, t_stride=meta.t_stride, num_clips=config.data.val_clips,
+                             transform=build_eval_transform(meta.input_size, normalization=meta.normalization))
+    loader = DataLoader(views, batch_size=2, collate_fn=collate_views)
+    return evaluate(model, loader, device="cpu", precision=precision, criterion=torch.nn.CrossEntropyLoss(),
+                    progress=False)
+
+
+def test_loss_decreases_and_run_folder_is_complete(tiny_config):
+    config = tiny_config("schedule.epochs=4", "run.keep_last=2", "run.precision=auto")
+    summary = train(config)
+    run = config.run.out_dir
+    assert summary.status == "finished" and summary.epochs_done == 4
+    assert summary.steps_done == 4 * (12 // 4)  # 12 training videos, 4 clips per step
+    losses = [row["train_loss"] for row in summary.history]
+    assert losses[-1] < 0.5 * losses[0], losses
+    assert summary.history[-1]["train_clip_top1"] == 1.0  # the colour is trivial to learn
+    assert summary.best_video_top1 > 1 / 3  # better than chance on unseen videos
+
+    epochs = logs.read_csv(summary.run_dir / "train_epochs.csv")
+    steps = logs.read_csv(summary.run_dir / "train_steps.csv")
+    assert [int(r["epoch"]) for r in epochs] == [1, 2, 3, 4]
+    assert [int(r["step"]) for r in steps] == list(range(1, 13))
+    assert [float(r["train_loss"]) for r in epochs] == pytest.approx(losses, rel=1e-5)
+    assert json.loads((summary.run_dir / "summary.json").read_text())["best_epoch"] == summary.best_epoch
+
+    saved = load_config(summary.run_dir / "config.yaml")
+    assert saved.model.num_classes == 3 and saved.model.arch == "resnet10" and saved.run.out_dir == run
+    names = sorted(p.name for p in (summary.run_dir / "checkpoints").iterdir())
+    assert names == ["best.pth", "epoch_003.pth", "epoch_004.pth", "last.pth"]
+
+
+def test_every_checkpoint_kind_loads_and_reproduces_its_metrics(tiny_config):
+    config = tiny_config("schedule.epochs=2", "run.precision=fp32")
+    summary = train(config)
+    folder = summary.run_dir / "checkpoints"
+    x = torch.randn(2, 3, 8, 32, 32)
+    outputs = {}
+    for name in ("last", "best", "epoch_002"):
+        model, meta = load_model(folder / f"{name}.pth")
+        assert meta.class_names == ["red", "green", "blue"] and meta.num_classes == 3
+        assert (meta.clip_length, meta.input_size) == (8, 32)
+        outputs[name] = model.eval()(x)
+    assert torch.equal(outputs["last"], outputs["epoch_002"])
+    state = read_checkpoint(folder / "last.pth")["training"]
+    assert (state["epoch"], state["step"], state["step_in_epoch"]) == (2, 6, 0)
+    assert {"optimizer", "scheduler", "scaler", "rng", "config"} <= set(state)
+
+    best = summary.history[summary.best_epoch - 1]
+    result = val_result(folder / "best.pth", config)
+    assert result.video_top1 == best["val_video_top1"] and result.clip_top1 == best["val_clip_top1"]
+    assert result.loss == pytest.approx(best["val_loss"], rel=1e-6)
+
+
+def test_schedules_per_step():
+    config = load_config(None, ["schedule.name=multistep", "schedule.milestones=[2, 3]", "schedule.epochs=4",
+                                "schedule.warmup_epochs=0.5", "optim.lr=1.0", "schedule.gamma=0.5"])
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = _build_scheduler(config, opt, steps_per_epoch=4)
+    lrs = []
+    for _ in range(16):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs == pytest.approx([0.5, 1, 1, 1, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.25])
+
+    config = load_config(None, ["schedule.name=cosine", "schedule.epochs=2", "optim.lr=1.0", "schedule.min_lr=0.1"])
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = _build_scheduler(config, opt, steps_per_epoch=2)
+    lrs = []
+    for _ in range(4):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    expected = [0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / 4)) for s in range(4)]
+    assert lrs == pytest.approx(expected)
+
+
+def test_plateau_lowers_lr_on_validation_loss(tiny_config):
+    config = tiny_config("schedule.name=plateau", "schedule.patience=0", "schedule.epochs=3", "optim.lr=1e-6",
+                         "run.keep_last=0")
+    summary = train(config)
+    lrs = [row["lr"] for row in summary.history]  # lr after each epoch's plateau step
+    losses = [row["val_loss"] for row in summary.history]
+    expected, lr, best = [], 1e-6, math.inf
+    for loss in losses:
+        if loss < best * (1 - 1e-4):
+            best = loss
+        else:
+            lr *= 0.1
+        expected.append(lr)
+    assert lrs == pytest.approx(expected)
+    assert not list((summary.run_dir / "checkpoints").glob("epoch_*.pth"))
+
+
+def test_gradient_accumulation_keeps_the_step_count(tiny_config):
+    summary = train(tiny_config("optim.accumulate=2", "schedule.epochs=1", "optim.name=adamw", "optim.lr=0.01"))
+    steps = logs.read_csv(summary.run_dir / "train_steps.csv")
+    assert [int(r["step"]) for r in steps] == [1, 2, 3]  # 12 clips, 4 per step, as 2 micro-batches of 2
+    with pytest.raises(Exception, match="data.batch_size"):
+        train(tiny_config("optim.accumulate=3", out="odd"))
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_config, monkeypatch):
+    config = tiny_config("schedule.epochs=3")
+    calls = {"n": 0}
+    real = torch.nn.CrossEntropyLoss.forward
+
+    def poisoned(self, logits, labels):
+        loss = real(self, logits, labels)
+        if self.reduction == "mean":  # training (validation asks for per-clip losses)
+            calls["n"] += 1
+            if calls["n"] == 5:  # step 5 = epoch 2, step 2
+                return loss * float("nan")
+        return loss
+
+    monkeypatch.setattr(torch.nn.CrossEntropyLoss, "forward", poisoned)
+    last = config.run.out_dir + "/checkpoints/last.pth"
+    with pytest.raises(TrainingError, match=r"loss became nan at epoch 2, step 5.*last\.pth"):
+        train(config)
+    state = read_checkpoint(last)["training"]
+    assert (state["epoch"], state["step"]) == (1, 3)
+    assert all(math.isfinite(v.float().sum()) for v in read_checkpoint(last)["state_dict"].values())
+
+
+def test_existing_run_is_never_overwritten(tiny_config):
+    train(tiny_config("schedule.epochs=1"))
+    with pytest.raises(TrainingError, match="already holds a run"):
+        train(tiny_config("schedule.epochs=1"))
+
+
+def test_bf16_guard_gives_correct_weight_gradients_for_shallow_inputs():
+    # 2 frames into a 3-deep kernel: the case where CPU bf16 weight gradients are wrong (see guard_bf16_conv3d).
+    torch.manual_seed(0)
+    conv = torch.nn.Conv3d(32, 32, 3, padding=1, bias=False).to(memory_format=torch.channels_last_3d)
+    x = torch.randn(4, 32, 2, 6, 6).contiguous(memory_format=torch.channels_last_3d)
+    g = torch.randn(4, 32, 2, 6, 6)
+    (conv(x) * g).sum().backward()
+    reference = conv.weight.grad.clone()
+    guard_bf16_conv3d(conv)
+    for _ in range(3):
+        conv.weight.grad = None
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = conv(x)
+        (y.float() * g).sum().backward()
+        assert ((conv.weight.grad - reference).norm() / reference.norm()).item() < 1e-5  # computed in fp32
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert conv(torch.randn(1, 32, 4, 6, 6)).dtype == torch.bfloat16  # deeper inputs keep the bf16 path

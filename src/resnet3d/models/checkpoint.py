@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -108,15 +109,21 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         obj = torch.load(p, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises many types for foreign bytes; all mean "not a checkpoint"
-        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if message.startswith("Weights only load failed"):
-            raise CheckpointError(
-                f"{p}: refused: the pickle holds Python objects or code, not only tensors (loaded with weights_only=True)"
-            ) from None
-        raise CheckpointError(f"{p}: not a PyTorch checkpoint ({type(e).__name__}: {message[:160]})") from None
+        raise CheckpointError(f"{p}: {_load_failure(e)}") from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{p}: not a checkpoint: it holds a {type(obj).__name__}, not a dict")
     return obj
+
+
+def _load_failure(e: Exception) -> str:
+    """One line saying why torch.load failed: code refused by weights_only, or not a checkpoint at all."""
+    text = str(e)
+    code = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if code:
+        return f"refused: the pickle would import and run Python code ({code.group(1)}); weights_only loading allows only tensors and plain containers"
+    detail = re.search(r"WeightsUnpickler error: \s*(\S[^\n]*)", text)
+    first = detail.group(1) if detail else next((line for line in text.splitlines() if line.strip()), type(e).__name__)
+    return f"not a PyTorch checkpoint ({type(e).__name__}: {first.strip()[:160]})"
 
 
 def _is_state_dict(obj: Any) -> bool:

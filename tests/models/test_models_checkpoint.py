@@ -186,6 +186,7 @@ class _Payload:
         return (print, ("this must never run",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_pickle_carrying_code_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     path = tmp_path / "evil.pth"
     torch.save({"state_dict": {}, "hook": _Payload()}, path)

@@ -118,3 +118,15 @@ def test_2d_baseline_has_no_temporal_kernels_and_ignores_frame_order() -> None:
         assert torch.allclose(model.forward_features(clip), per_frame, atol=1e-5)
         model3d = create_model("resnet18", num_classes=4, widen_factor=0.25).eval()
         assert not torch.allclose(model3d(clip), model3d(clip.flip(2)), atol=1e-3)
+
+
+def test_channels_last_3d_layout_is_kept_and_gives_the_same_logits() -> None:
+    x = torch.randn(2, 4, 4, 6, 6).contiguous(memory_format=torch.channels_last_3d)
+    assert ZeroPadShortcut(8, (2, 2, 2))(x).is_contiguous(memory_format=torch.channels_last_3d)
+    for name in ("resnet18", "resnet2p1d10"):
+        model = create_model(name, num_classes=3, shortcut_type="A", widen_factor=0.25).eval()
+        clip = torch.randn(1, 3, 8, 32, 32)
+        with torch.no_grad():
+            reference = model(clip)
+            fast = model.to(memory_format=torch.channels_last_3d)(clip.contiguous(memory_format=torch.channels_last_3d))
+        assert torch.allclose(fast, reference, atol=1e-4)

@@ -120,7 +120,10 @@ def _load_failure(e: Exception) -> str:
     text = str(e)
     code = re.search(r"Unsupported global: GLOBAL (\S+)", text)
     if code:
-        return f"refused: the pickle would import and run Python code ({code.group(1)}); weights_only loading allows only tensors and plain containers"
+        return (
+            f"refused: the pickle would import and run Python code ({code.group(1)}); "
+            "weights_only loading allows only tensors and plain containers"
+        )
     detail = re.search(r"WeightsUnpickler error: \s*(\S[^\n]*)", text)
     first = detail.group(1) if detail else next((line for line in text.splitlines() if line.strip()), type(e).__name__)
     return f"not a PyTorch checkpoint ({type(e).__name__}: {first.strip()[:160]})"

@@ -15,7 +15,10 @@ from resnet3d.models.resnet import BASIC_LAYERS, BOTTLENECK_LAYERS
 StateDict = dict[str, torch.Tensor]
 
 # CVPR-2018 DenseNet names → current ones: conv0/norm0 → conv1/norm1, denselayer norm.1/conv.1 … → norm1/conv1 ….
-_OLD_DENSENET = [(re.compile(r"^features\.(conv|norm)0\."), r"features.\g<1>1."), (re.compile(r"\.(norm|conv)\.([12])\."), r".\1\2.")]
+_OLD_DENSENET = [
+    (re.compile(r"^features\.(conv|norm)0\."), r"features.\g<1>1."),
+    (re.compile(r"\.(norm|conv)\.([12])\."), r".\1\2."),
+]
 
 
 class ArchitectureError(Resnet3dError):

@@ -35,7 +35,8 @@ def freeze_until(model: VideoClassifier, module_name: str | None) -> list[nn.Par
     """
     modules = top_level_modules(model)
     if module_name and module_name not in modules:
-        raise Resnet3dError(f"{model.arch_name or type(model).__name__} has no module {module_name!r}; expected one of: {', '.join(modules)}")
+        name = model.arch_name or type(model).__name__
+        raise Resnet3dError(f"{name} has no module {module_name!r}; expected one of: {', '.join(modules)}")
     frozen: list[str] = []
     if module_name:
         for name, path in modules.items():

@@ -6,6 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from resnet3d.data.annotations import read_index
+from resnet3d.data.datasets import MultiViewDataset, collate_views
+from resnet3d.data.transforms import build_eval_transform
+from resnet3d.engine.evaluate import evaluate
+from resnet3d.models.checkpoint import load_model
 
 from resnet3d.data.index import VideoIndex, VideoRecord
 from resnet3d.data.writer import write_video
@@ -52,3 +60,26 @@ def tiny_config(color_index, tmp_path):
         return load_config(None, [*base, *overrides])
 
     return make
+
+
+def _val_result(checkpoint, config, precision="fp32"):
+    """Single-process evaluation of a checkpoint on the validation subset, as a fresh user would run it."""
+    model, meta = load_model(checkpoint)
+    index = read_index(config.data.index).subset("validation")
+    views = MultiViewDataset(index, clip_length=meta.clip_length, t_stride=meta.t_stride, num_clips=config.data.val_clips,
+                             transform=build_eval_transform(meta.input_size, normalization=meta.normalization))
+    loader = DataLoader(views, batch_size=2, collate_fn=collate_views)
+    return evaluate(model, loader, device="cpu", precision=precision, criterion=torch.nn.CrossEntropyLoss(),
+                    progress=False)
+
+
+@pytest.fixture
+def val_result():
+    """evaluate(checkpoint, config) -> EvalResult on the validation subset, in one process."""
+    return _val_result
+
+
+@pytest.fixture(scope="session")
+def odd_index(tmp_path_factory) -> Path:
+    """3 classes x 4 training videos and 3 validation videos: an odd count, so 2 processes need sampler padding."""
+    return make_videos(tmp_path_factory.mktemp("odd_videos"), {"training": 4, "validation": 1}, seed=1)

@@ -7,30 +7,11 @@ import math
 
 import pytest
 import torch
-from torch.utils.data import DataLoader
 
-from resnet3d.data.annotations import read_index
-from resnet3d.data.datasets import MultiViewDataset, collate_views
-from resnet3d.data.transforms import build_eval_transform
 from resnet3d.engine import logger as logs
 from resnet3d.engine.config import load_config
-from resnet3d.engine.evaluate import evaluate
 from resnet3d.engine.trainer import TrainingError, _build_scheduler, guard_bf16_conv3d, train
 from resnet3d.models.checkpoint import load_model, read_checkpoint
-
-METRICS = ("val_loss", "val_clip_top1", "val_video_top1", "val_video_top5", "val_mean_class_accuracy")
-
-
-def val_result(checkpoint, config, precision="fp32"):
-    """Single-process evaluation of a checkpoint on the validation subset, as a fresh user would run it."""
-    model, meta = load_model(checkpoint)
-    index = read_index(config.data.index).subset("validation")
-    views = MultiViewDataset(index, clip_length=meta.clip_length, t_stride=meta.t_stride, num_clips=config.data.val_clips,
-                             transform=build_eval_transform(meta.input_size, normalization=meta.normalization))
-    loader = DataLoader(views, batch_size=2, collate_fn=collate_views)
-    return evaluate(model, loader, device="cpu", precision=precision, criterion=torch.nn.CrossEntropyLoss(),
-                    progress=False)
-
 
 def test_loss_decreases_and_run_folder_is_complete(tiny_config):
     config = tiny_config("schedule.epochs=4", "run.keep_last=2", "run.precision=auto")
@@ -56,7 +37,7 @@ def test_loss_decreases_and_run_folder_is_complete(tiny_config):
     assert names == ["best.pth", "epoch_003.pth", "epoch_004.pth", "last.pth"]
 
 
-def test_every_checkpoint_kind_loads_and_reproduces_its_metrics(tiny_config):
+def test_every_checkpoint_kind_loads_and_reproduces_its_metrics(tiny_config, val_result):
     config = tiny_config("schedule.epochs=2", "run.precision=fp32")
     summary = train(config)
     folder = summary.run_dir / "checkpoints"

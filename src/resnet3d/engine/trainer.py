@@ -127,6 +127,8 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
 
     # ---- device, layout, distribution, optimizer, schedule ---------------------------------------------------
     if ctx.distributed and config.model.sync_bn:
+        if ctx.device.type != "cuda":
+            raise ConfigError("model.sync_bn: SyncBatchNorm works on GPUs only; set model.sync_bn=false on CPU")
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(ctx.device)
     if config.run.channels_last:

@@ -1,0 +1,46 @@
+"""Two gloo processes under torchrun train, and their all-reduced validation equals a one-process evaluation."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from resnet3d.engine import logger as logs
+from resnet3d.engine.config import load_config
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_torchrun_two_processes_match_one_process_evaluation(odd_index, tmp_path, val_result):
+    run = tmp_path / "ddp"
+    overrides = [f"data.index={odd_index}", "model.arch=resnet10", "model.options={widen_factor: 0.125}",
+                 "data.input_size=32", "data.clip_length=8", "data.batch_size=4", "data.workers=0", "data.val_clips=2",
+                 "data.val_batch_size=1", "optim.lr=0.05", "schedule.epochs=2", "run.precision=fp32",
+                 "run.device=cpu", "run.progress=false", "run.tensorboard=false",
+                 f"run.out_dir={run}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(free_port()), "-m", "resnet3d", "train", *overrides]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.count("status          finished") == 1  # only rank 0 prints
+
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps_done"] == 2 * 3  # 12 clips over 2 processes, 2 per process and step
+    assert [r["epoch"] for r in logs.read_csv(run / "train_epochs.csv")] == ["1", "2"]
+    logged = summary["history"][-1]
+    # 3 validation videos on 2 processes: the sampler pads one video, which must not be counted twice.
+    result = val_result(run / "checkpoints" / "last.pth", load_config(run / "config.yaml"))
+    assert result.num_videos == 3
+    assert result.clip_top1 == logged["val_clip_top1"] and result.video_top1 == logged["val_video_top1"]
+    assert result.mean_class_accuracy == logged["val_mean_class_accuracy"]
+    assert result.loss == pytest.approx(logged["val_loss"], rel=1e-5)

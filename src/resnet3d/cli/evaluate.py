@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
     from resnet3d.data.datasets import MultiViewDataset, collate_views
     from resnet3d.data.transforms import build_eval_transform
     from resnet3d.engine import evaluate as engine
-    from resnet3d.engine.precision import resolve_precision
-    from resnet3d.engine.predict import cost_report, format_cost, prepare_for_inference
+    from resnet3d.engine.precision import prepare_for_inference, resolve_precision
+    from resnet3d.engine.predict import cost_report, format_cost
     from resnet3d.engine.report import plot_confusion, write_confusion_csv
     from resnet3d.io import atomic_write_json, atomic_write_text
     from resnet3d.models.checkpoint import load_model
@@ -66,12 +66,7 @@ def run(args: argparse.Namespace) -> int:
     views = (num_clips or 1) * args.crops
     loader = DataLoader(dataset, batch_size=max(1, args.batch_size // views), collate_fn=collate_views,
                         num_workers=args.workers, pin_memory=device.type == "cuda")
-    model = prepare_for_inference(network, device)
-    if args.compile:
-        import torch._inductor.config as inductor_config
-
-        inductor_config.freezing = True
-        model = torch.compile(model)
+    model = prepare_for_inference(network, device, compile=args.compile)
 
     start = time.perf_counter()
     try:

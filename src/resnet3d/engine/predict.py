@@ -18,7 +18,8 @@ import torch
 from resnet3d.data import sampling
 from resnet3d.data.transforms import EvalTransform, resize_short_side
 from resnet3d.data.video import VideoError, open_video
-from resnet3d.engine.precision import autocast, resolve_precision, to_channels_last
+from resnet3d.engine.precision import (autocast, has_5d_weights, prepare_for_inference, resolve_precision,
+                                      to_channels_last)
 from resnet3d.errors import Resnet3dError
 
 
@@ -69,16 +70,11 @@ class InferenceModel:
         self.device = torch.device(device)
         self.precision = resolve_precision(precision, self.device)
         self.mode = mode
-        model = prepare_for_inference(model, self.device)
         self.channels_last = has_5d_weights(model)
-        self.module = _Features(model) if mode == "features" else model
+        self.module = prepare_for_inference(_Features(model) if mode == "features" else model, self.device,
+                                            compile=compile)
         self.compiled = compile
         self._batch: int | None = None
-        if compile:
-            import torch._inductor.config as inductor_config
-
-            inductor_config.freezing = True  # fold BN and prepack weights: the fast eval path on CPU
-            self.module = torch.compile(self.module)
 
     def __call__(self, clips: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W) float clips -> (B, D) float32 outputs on the CPU."""
@@ -191,17 +187,6 @@ def input_channels(network: torch.nn.Module) -> int:
     """Channels the network's first convolution expects."""
     conv = next((m for m in network.modules() if isinstance(m, (torch.nn.Conv3d, torch.nn.Conv2d))), None)
     return conv.in_channels if conv is not None else 3
-
-
-def has_5d_weights(model: torch.nn.Module) -> bool:
-    """True when the model has 3D convolutions (channels_last_3d applies)."""
-    return any(p.dim() == 5 for p in model.parameters())
-
-
-def prepare_for_inference(model: torch.nn.Module, device: torch.device | str) -> torch.nn.Module:
-    """Move to `device`, eval mode, and channels_last_3d weights when the model has 3D convolutions."""
-    model = model.to(device).eval()
-    return to_channels_last(model) if has_5d_weights(model) else model
 
 
 def stream_windows(source, windowing: Windowing, resize: Callable[[np.ndarray], np.ndarray] | None = None

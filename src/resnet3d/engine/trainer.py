@@ -206,6 +206,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
             bar = _progress(ctx, config, steps_per_epoch, step_in_epoch, f"epoch {epoch}/{config.schedule.epochs}")
             micro_batches = (steps_per_epoch - step_in_epoch) * config.optim.accumulate
             window = torch.zeros(3, dtype=torch.float64, device=ctx.device)  # loss sum, top-1 hits, clips
+            lr = optimizer.param_groups[0]["lr"]  # logged per epoch: the lr of the epoch's last step
             tick = time.perf_counter()
             data_time = 0.0
             for i, (clips, labels) in enumerate(itertools.islice(train_loader, micro_batches)):
@@ -279,7 +280,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
                 if config.schedule.name == "plateau":
                     scheduler.step(result.loss)
             bad = int(all_reduce_sum([_bad_files(train_set, val_set)], ctx)[0])
-            row = _epoch_row(epoch, step, optimizer.param_groups[0]["lr"], sums, result, bad)
+            row = _epoch_row(epoch, step, lr, sums, result, bad)
             history.append(row)
             is_best = result is not None and (best["video_top1"] is None or result.video_top1 > best["video_top1"])
             if is_best:
@@ -287,7 +288,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
             if ctx.is_main:
                 epoch_log.write(row)
                 board.scalars({f"epoch/{k}": row[k] for k in logs.EPOCH_FIELDS[2:-1]}, step)
-                _print(ctx, config, _epoch_line(row, config.schedule.epochs))
+                _print(ctx, _epoch_line(row, config.schedule.epochs))
 
             # ---- checkpoints ----------------------------------------------------------------------------------
             sums, step_in_epoch = [0.0] * 5, 0
@@ -324,9 +325,9 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
     )
     if ctx.is_main:
         atomic_write_json(run_dir / "summary.json", summary.to_dict())
-        _print(ctx, config, logs.format_summary(summary.to_dict()))
+        _print(ctx, logs.format_summary(summary.to_dict()))
         if status == "interrupted":
-            _print(ctx, config, f"interrupted: checkpoint saved; continue with  resnet3d train --resume {run_dir}")
+            _print(ctx, f"interrupted: checkpoint saved; continue with  resnet3d train --resume {run_dir}")
     return summary
 
 
@@ -556,7 +557,7 @@ def _progress(ctx: DistContext, config: TrainConfig, total: int, done: int, desc
     return tqdm(total=total, initial=done, desc=desc, unit="step", leave=False, dynamic_ncols=True)
 
 
-def _print(ctx: DistContext, config: TrainConfig, text: str) -> None:
+def _print(ctx: DistContext, text: str) -> None:
     if ctx.is_main:
         from tqdm import tqdm
 

@@ -36,7 +36,7 @@ def _logits(model: torch.nn.Module, clip: torch.Tensor) -> torch.Tensor:
 def _optimizer_and_scheduler(model: torch.nn.Module) -> tuple[dict, dict]:
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
     model.train()
-    model(torch.randn(2, 3, 8, 32, 32)).mean().backward()
+    model(torch.randn(2, 3, 4, 16, 16)).mean().backward()
     opt.step()
     model.eval()
     return opt.state_dict(), torch.optim.lr_scheduler.MultiStepLR(opt, [50, 100, 150]).state_dict()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -15,11 +15,12 @@ DEFAULT_CODECS = {".mp4": "libx264", ".mkv": "libx264", ".avi": "mpeg4", ".webm"
 
 
 def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 25.0, *, codec: str | None = None,
-                gop: int | None = None, crf: int = 18, bit_rate: int = 2_000_000) -> int:
+                gop: int | None = None, crf: int = 18, bit_rate: int = 2_000_000,
+                options: Mapping[str, str] | None = None) -> int:
     """Encode RGB uint8 frames (H, W, 3), all the same size, to `path` atomically; returns the frame count.
 
     `gop` is the keyframe interval (None: codec default). H.264 uses `crf` and the `veryfast` preset;
-    other codecs use `bit_rate`.
+    other codecs use `bit_rate`. `options` are extra codec options, e.g. {"x264-params": "mbtree=0"}.
     """
     import av
 
@@ -35,6 +36,8 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 25.
             stream.bit_rate = bit_rate
             if gop:
                 stream.gop_size = gop
+        if options:
+            stream.options = {**stream.options, **options}
         for frame in frames:
             if count == 0:
                 stream.height, stream.width = frame.shape[:2]

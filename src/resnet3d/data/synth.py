@@ -72,8 +72,8 @@ class SynthSize:
 
 SIZES: dict[str, SynthSize] = {
     "tiny": SynthSize("tiny", (4, 1, 2), ((32, 32), (40, 32), (32, 40)), (12, 16)),
-    "default": SynthSize("default", (40, 8, 16), ((64, 64), (80, 64), (64, 80)), (24, 32)),
-    "large": SynthSize("large", (120, 20, 40), ((128, 128), (160, 120), (120, 160)), (32, 64)),
+    "default": SynthSize("default", (100, 10, 20), ((48, 48), (64, 48), (48, 64)), (24, 32)),
+    "large": SynthSize("large", (250, 25, 50), ((128, 128), (160, 120), (120, 160)), (32, 64)),
 }
 
 

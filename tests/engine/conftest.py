@@ -32,7 +32,7 @@ def make_videos(folder: Path, per_class: dict[str, int], frames: int = 12, size:
             for k in range(count):
                 base = TINT[label] * rng.uniform(0.6, 1.0)
                 clip = base + rng.normal(0, 30, size=(frames, size, size, 3))
-                path = folder / f"{subset}_{name}_{k}.mp4"
+                path = folder / f"{subset}_{name}_{k}.avi"  # mpeg4: bit-reproducible (threaded x264 is not)
                 write_video(path, np.clip(clip, 0, 255).astype(np.uint8), fps=10, gop=4)
                 records.append(VideoRecord(f"{subset}_{name}_{k}", str(path), label, subset))
     index_path = folder / "index.json"

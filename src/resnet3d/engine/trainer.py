@@ -87,7 +87,10 @@ def train(config: TrainConfig) -> TrainSummary:
     validate(config)
     ctx = setup(config.run.device)
     try:
-        return _train(copy.deepcopy(config), ctx)
+        summary = _train(copy.deepcopy(config), ctx)
+        if ctx.distributed:
+            dist.barrier()  # rank 0 hosts the rendezvous store: no rank leaves while another still needs it
+        return summary
     finally:
         teardown(ctx)
 

@@ -199,7 +199,8 @@ def sample_scene(rng: np.random.Generator, motion: str, height: int, width: int,
         start[across] = end[across] = rng.uniform(radius + margin, extent_across - radius - margin)
     elif motion == "rotate":
         # Image y points down, so a growing angle turns clockwise on screen.
-        speed = math.radians(rng.uniform(8.0, 16.0))
+        start["radius"] = end["radius"] = radius = rng.uniform(0.22, 0.28) * short
+        speed = math.radians(rng.uniform(12.0, 22.0))
         end["angle"] = angle + speed * steps
         _jitter_centre(rng, start, end, width, height, radius + margin)
     elif motion == "scale":

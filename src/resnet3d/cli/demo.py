@@ -17,7 +17,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", default="resnet3d-demo", help="output folder (default: ./resnet3d-demo)")
     p.add_argument("--size", choices=["tiny", "default", "large"], default="default",
                    help="data-set size; tiny is a smoke test of a few seconds (default: default)")
-    p.add_argument("--seed", type=int, default=0, help="seed of data and training; same seed, same numbers (default: 0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of data and training; same seed, same numbers (default: 0)")
     p.add_argument("--epochs", type=int, help="training epochs per model (default: the demo recipe's)")
     p.add_argument("--jobs", type=int, help="processes writing videos (default: all cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -2,20 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterator
-
 import pytest
 import torch
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """One intra-op thread: these tensors are tiny, and with other jobs on the 2 cores, OpenMP threads
-    spin-waiting for each other made single forwards up to 100x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ SYNTH_VERSION = 1
 MANIFEST = "synth.json"
 INDEX_FILE = "index.json"
 HARA_FILE = "annotations.json"
+_SHORT_SUBSET = {"training": "train", "validation": "val", "testing": "test"}
 _SS = 4  # supersampling factor of the polygon rasteriser (anti-aliased edges)
 
 
@@ -370,8 +371,8 @@ def plan_dataset(size: str | SynthSize = "default", seed: int = 0) -> list[Video
                 rng = np.random.default_rng(video_seed + (1_000_003,))
                 width, height = preset.frame_sizes[rng.integers(len(preset.frame_sizes))]
                 num_frames = int(rng.integers(preset.num_frames[0], preset.num_frames[1] + 1))
-                specs.append(VideoSpec(f"{name}_{subset[:5]}_{i:04d}", label, subset, width, height, num_frames,
-                                       video_seed))
+                specs.append(VideoSpec(f"{name}_{_SHORT_SUBSET[subset]}_{i:04d}", label, subset, width, height,
+                                       num_frames, video_seed))
     return specs
 
 

@@ -69,7 +69,7 @@ def machine_lines() -> list[str]:
     flags = set(info.get("flags", "").split())
     wanted = ["avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16"]
     config = torch.__config__.show()
-    onednn = next((ln.split("(")[0].strip(" -") for ln in config.splitlines() if "oneDNN" in ln), "?")
+    onednn = next((ln.split("(")[0].strip(" -") for ln in config.splitlines() if "oneDNN" in ln or "MKL-DNN" in ln), "?")
     return [
         f"cpu      {info.get('model name', platform.processor())} ({os.cpu_count()} logical cpus)",
         "flags    " + " ".join(f"{f}:{'yes' if f in flags else 'no'}" for f in wanted),

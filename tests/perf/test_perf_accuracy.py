@@ -79,9 +79,15 @@ def test_fp32_fast_path_equals_the_plain_model(fitted, test_split):
 def test_default_path_is_bf16_channels_last_on_this_cpu(fitted):
     fast = InferenceModel(fitted, precision="auto", mode="logits")
     assert fast.precision == ("bf16" if cpu_supports_bf16() else "fp32") == resolve_precision("auto", fast.device)
-    conv = fast.module.conv1.weight
+    conv = fast.module.model.conv1.weight
     assert conv.is_contiguous(memory_format=torch.channels_last_3d) and not conv.is_contiguous()
     assert not fast.module.training
+
+
+def test_logits_keep_fp32_resolution_under_bf16(fitted, test_split):
+    clips, _ = test_split
+    logits = InferenceModel(fitted, precision="bf16", mode="logits")(clips[:8])
+    assert not torch.equal(logits, logits.bfloat16().float())  # bf16 logits would tie near-equal classes
 
 
 def test_prepare_for_inference_compiles_only_when_asked(fitted):

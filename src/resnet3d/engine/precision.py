@@ -57,9 +57,22 @@ def tune_backend(device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
+class Fp32Head(torch.nn.Module):
+    """A classifier whose head runs in fp32 under autocast: bf16 logits would round to ~3 digits and tie in top-1."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.model.forward_features(x)
+        with torch.autocast(x.device.type, enabled=False):
+            return getattr(self.model, self.model.head_name)(features.float())
+
+
 def prepare_for_inference(model: torch.nn.Module, device: torch.device | str, *, compile: bool = False
                           ) -> torch.nn.Module:
-    """Move to `device`, eval mode, channels_last_3d weights (3D models), and optionally torch.compile.
+    """Move to `device`, eval mode, channels_last_3d weights (3D models), fp32 head, and optionally torch.compile.
 
     Compiling turns on inductor freezing (BN folded into the convolutions, weights prepacked): the fastest CPU
     path once warm, at a one-off cost of seconds per input shape. Weights must not change afterwards.
@@ -69,6 +82,8 @@ def prepare_for_inference(model: torch.nn.Module, device: torch.device | str, *,
     model = model.to(device).eval()
     if has_5d_weights(model):
         model = to_channels_last(model)
+    if hasattr(model, "forward_features") and hasattr(model, "head_name"):
+        model = Fp32Head(model).eval()
     if compile:
         import torch._inductor.config as inductor_config
 

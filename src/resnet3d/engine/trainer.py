@@ -32,7 +32,7 @@ from resnet3d.engine import logger as logs
 from resnet3d.engine.config import ConfigError, TrainConfig, apply_dict, apply_overrides, validate
 from resnet3d.engine.distributed import DistContext, all_reduce_sum, setup, teardown
 from resnet3d.engine.evaluate import evaluate
-from resnet3d.engine.precision import autocast, resolve_precision, to_channels_last
+from resnet3d.engine.precision import autocast, resolve_precision, to_channels_last, tune_backend
 from resnet3d.errors import Resnet3dError
 from resnet3d.io import atomic_path, atomic_write_json, atomic_write_text
 
@@ -134,6 +134,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
             raise ConfigError("model.sync_bn: SyncBatchNorm works on GPUs only; set model.sync_bn=false on CPU")
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(ctx.device)
+    tune_backend(ctx.device)
     if config.run.channels_last:
         model = to_channels_last(model)
     if precision == "bf16" and ctx.device.type == "cpu":

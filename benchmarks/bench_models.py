@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -69,11 +70,11 @@ def machine_lines() -> list[str]:
     flags = set(info.get("flags", "").split())
     wanted = ["avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16"]
     config = torch.__config__.show()
-    onednn = next((ln.split("(")[0].strip(" -") for ln in config.splitlines() if "oneDNN" in ln or "MKL-DNN" in ln), "?")
+    onednn = re.search(r"(?:oneDNN|MKL-DNN) (v[\d.]+)", config)
     return [
         f"cpu      {info.get('model name', platform.processor())} ({os.cpu_count()} logical cpus)",
         "flags    " + " ".join(f"{f}:{'yes' if f in flags else 'no'}" for f in wanted),
-        f"torch    {torch.__version__}, {onednn}, capability {torch.backends.cpu.get_cpu_capability()}, "
+        f"torch    {torch.__version__}, oneDNN {onednn.group(1) if onednn else '?'}, capability {torch.backends.cpu.get_cpu_capability()}, "
         f"intra-op threads {torch.get_num_threads()}, bf16 autocast on CPU: {'yes' if cpu_supports_bf16() else 'no'}",
         f"python   {platform.python_version()} on {platform.platform()}",
         f"load     1/5/15-min load average at start: {_loadavg()}",

@@ -33,12 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"resnet3d {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in COMMANDS.items():
-        try:
-            mod = import_module(f"resnet3d.cli.{module}")
-        except ModuleNotFoundError as e:
-            if e.name == f"resnet3d.cli.{module}":
-                continue  # sub-command not built yet
-            raise
+        mod = import_module(f"resnet3d.cli.{module}")
         p = mod.add_parser(sub)
         p.set_defaults(_run=mod.run)
     return parser

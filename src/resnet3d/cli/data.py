@@ -57,13 +57,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     q.add_argument("--quiet", action="store_true", help="no progress bar")
     q.set_defaults(_data_run=run_prepare)
 
-    try:
-        synth = import_module("resnet3d.cli.data_synth")
-    except ModuleNotFoundError as e:
-        if e.name != "resnet3d.cli.data_synth":
-            raise
-    else:
-        synth.add_parser(sub).set_defaults(_data_run=synth.run)
+    synth = import_module("resnet3d.cli.data_synth")
+    synth.add_parser(sub).set_defaults(_data_run=synth.run)
     p.set_defaults(_data_parser=p)
     return p
 

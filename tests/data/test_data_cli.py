@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import N, make_frames, nearest_frames
+from data_helpers import N, make_frames, nearest_frames
 
 from resnet3d.cli import main
 from resnet3d.data.annotations import read_index

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import N, nearest_frames
+from data_helpers import N, nearest_frames
 
 from resnet3d.data.datasets import ClipDataset, MultiViewDataset, collate_views
 from resnet3d.data.index import VideoIndex, VideoRecord

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import N, mae, nearest_frames
+from data_helpers import N, mae, nearest_frames
 
 from resnet3d.data.video import VideoError, guess_kind, open_video
 

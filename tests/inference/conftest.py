@@ -5,6 +5,8 @@ import pytest
 
 from resnet3d.data.writer import write_video
 
+from inference_helpers import CLASSES
+
 
 def moving_square_frames(n: int, height: int = 36, width: int = 48, seed: int = 0) -> list[np.ndarray]:
     """`n` RGB frames of a bright square moving over a noisy background."""
@@ -26,9 +28,6 @@ def video_dir(tmp_path_factory):
     write_video(root / "short.mp4", moving_square_frames(5, seed=1), fps=15)
     (root / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video")
     return root
-
-
-CLASSES = ["left", "right", "still"]
 
 
 @pytest.fixture(scope="session")

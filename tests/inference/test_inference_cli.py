@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import CLASSES
+from inference_helpers import CLASSES
 from resnet3d.cli import main
 from resnet3d.data.index import VideoIndex
 from resnet3d.models.checkpoint import load_model

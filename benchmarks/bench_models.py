@@ -193,7 +193,7 @@ def _training_step(model, path: str, x, y):
     import torch
 
     from resnet3d.engine.precision import autocast, resolve_precision, to_channels_last
-    from resnet3d.engine.trainer import guard_bf16_conv3d
+    from resnet3d.engine.precision import guard_bf16_conv3d
 
     device = torch.device("cpu")
     criterion = torch.nn.CrossEntropyLoss()

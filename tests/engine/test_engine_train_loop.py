@@ -10,7 +10,8 @@ import torch
 
 from resnet3d.engine import logger as logs
 from resnet3d.engine.config import load_config
-from resnet3d.engine.trainer import TrainingError, _build_scheduler, guard_bf16_conv3d, train
+from resnet3d.engine.precision import guard_bf16_conv3d
+from resnet3d.engine.trainer import TrainingError, _build_scheduler, train
 from resnet3d.models.checkpoint import load_model, read_checkpoint
 
 def test_loss_decreases_and_run_folder_is_complete(tiny_config):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import types
 from typing import ContextManager
 
 import torch
@@ -90,3 +91,23 @@ def prepare_for_inference(model: torch.nn.Module, device: torch.device | str, *,
         inductor_config.freezing = True
         model = torch.compile(model)
     return model
+
+
+def guard_bf16_conv3d(model: torch.nn.Module) -> torch.nn.Module:
+    """Run each Conv3d in fp32 when its input is shallower than its kernel in time (but deeper than 1 frame).
+
+    On CPU (oneDNN, torch 2.13), bf16 weight gradients of such convolutions are wrong (relative error ~1, at times
+    inf/NaN, different on every call); forward and input gradients are fine. A 16-frame R3D-18 hits it in layer3
+    (depth 2, kernel 3). Only these few layers lose the bf16 speed-up.
+    """
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv3d) and module.kernel_size[0] > 2:
+            module.forward = types.MethodType(_conv3d_fp32_if_shallow, module)
+    return model
+
+
+def _conv3d_fp32_if_shallow(conv: torch.nn.Conv3d, x: torch.Tensor) -> torch.Tensor:
+    if 1 < x.shape[2] < conv.kernel_size[0] and torch.is_autocast_enabled("cpu"):
+        with torch.autocast("cpu", enabled=False):
+            return torch.nn.Conv3d.forward(conv, x.float())
+    return torch.nn.Conv3d.forward(conv, x)

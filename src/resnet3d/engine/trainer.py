@@ -15,7 +15,6 @@ import shutil
 import signal
 import threading
 import time
-import types
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ from resnet3d.engine import logger as logs
 from resnet3d.engine.config import ConfigError, TrainConfig, apply_dict, apply_overrides, validate
 from resnet3d.engine.distributed import DistContext, all_reduce_sum, setup, teardown
 from resnet3d.engine.evaluate import evaluate
-from resnet3d.engine.precision import autocast, resolve_precision, to_channels_last, tune_backend
+from resnet3d.engine.precision import autocast, guard_bf16_conv3d, resolve_precision, to_channels_last, tune_backend
 from resnet3d.errors import Resnet3dError
 from resnet3d.io import atomic_path, atomic_write_json, atomic_write_text
 
@@ -336,27 +335,6 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
 
 
 # ---- building blocks ------------------------------------------------------------------------------------------
-
-
-def guard_bf16_conv3d(model: nn.Module) -> nn.Module:
-    """Run each Conv3d in fp32 when its input is shallower than its kernel in time (but deeper than 1 frame).
-
-    On CPU (oneDNN, torch 2.13), bf16 weight gradients of such convolutions are wrong (relative error ~1, at times
-    inf/NaN, different on every call); forward and input gradients are fine. A 16-frame R3D-18 hits it in layer3
-    (depth 2, kernel 3). Only these few layers lose the bf16 speed-up.
-    """
-    for module in model.modules():
-        if isinstance(module, nn.Conv3d) and module.kernel_size[0] > 2:
-            module.forward = types.MethodType(_conv3d_fp32_if_shallow, module)
-    return model
-
-
-def _conv3d_fp32_if_shallow(conv: nn.Conv3d, x: torch.Tensor) -> torch.Tensor:
-    if 1 < x.shape[2] < conv.kernel_size[0] and torch.is_autocast_enabled("cpu"):
-        with torch.autocast("cpu", enabled=False):
-            return nn.Conv3d.forward(conv, x.float())
-    return nn.Conv3d.forward(conv, x)
-
 
 
 def _seed_everything(seed: int) -> None:

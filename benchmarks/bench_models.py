@@ -9,7 +9,7 @@ own log), and the accuracy guard (bf16 vs fp32 logits on that data set's test sp
 "Original-style" is what kenshohara/3D-ResNets-PyTorch runs: fp32, NCDHW, `torch.no_grad` for inference, a plain
 fp32 SGD step for training. "Ours" goes through the library: `InferenceModel` (the object behind predict,
 features and eval) and the trainer's step pieces (`resolve_precision("auto")`, `to_channels_last`,
-`guard_bf16_conv3d`, `autocast`).
+`guard_shallow_conv3d`, `autocast`).
 
 Run: python benchmarks/bench_models.py [--quick] [--checkpoint CKPT --data INDEX]
 """
@@ -192,8 +192,7 @@ def _inference_step(model, path: str, x, y):
 def _training_step(model, path: str, x, y):
     import torch
 
-    from resnet3d.engine.precision import autocast, resolve_precision, to_channels_last
-    from resnet3d.engine.precision import guard_bf16_conv3d
+    from resnet3d.engine.precision import autocast, guard_shallow_conv3d, resolve_precision, to_channels_last
 
     device = torch.device("cpu")
     criterion = torch.nn.CrossEntropyLoss()
@@ -201,9 +200,7 @@ def _training_step(model, path: str, x, y):
         precision = "fp32"
     else:  # the trainer's set-up and step (trainer._train), run.precision=auto, run.channels_last=true
         precision = resolve_precision("auto", device)
-        model = to_channels_last(model)
-        if precision == "bf16":
-            guard_bf16_conv3d(model)
+        model = guard_shallow_conv3d(to_channels_last(model))
         x = to_channels_last(x)
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-3)

@@ -10,7 +10,7 @@ import torch
 
 from resnet3d.engine import logger as logs
 from resnet3d.engine.config import load_config
-from resnet3d.engine.precision import guard_bf16_conv3d
+from resnet3d.engine.precision import guard_shallow_conv3d
 from resnet3d.engine.trainer import TrainingError, _build_scheduler, train
 from resnet3d.models.checkpoint import load_model, read_checkpoint
 
@@ -137,20 +137,29 @@ def test_existing_run_is_never_overwritten(tiny_config):
         train(tiny_config("schedule.epochs=1"))
 
 
-def test_bf16_guard_gives_correct_weight_gradients_for_shallow_inputs():
-    # 2 frames into a 3-deep kernel: the case where CPU bf16 weight gradients are wrong (see guard_bf16_conv3d).
+def _weight_grad(conv, x, g, dtype):
+    conv.weight.grad = None
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+        y = conv(x.to(torch.float64 if dtype == torch.float64 else torch.float32))
+    (y.double() * g).sum().backward()
+    return y.dtype, conv.weight.grad.double()
+
+
+@pytest.mark.parametrize("frames, kernel, stride, dtype, limit", [
+    (2, 3, 1, torch.bfloat16, 1e-2), (4, 5, 1, torch.bfloat16, 1e-2), (3, 5, 2, torch.bfloat16, 1e-2),
+    (6, 7, 2, torch.float32, 1e-5),
+])
+def test_shallow_conv3d_guard_gives_correct_weight_gradients(frames, kernel, stride, dtype, limit):
+    # Inputs no deeper than the kernel in time: unguarded, these CPU weight gradients come out inf/NaN or ~100% off
+    # (in fp32 too for the strided 7-deep kernel; see guard_shallow_conv3d). Guarded, they match float64.
     torch.manual_seed(0)
-    conv = torch.nn.Conv3d(32, 32, 3, padding=1, bias=False).to(memory_format=torch.channels_last_3d)
-    x = torch.randn(4, 32, 2, 6, 6).contiguous(memory_format=torch.channels_last_3d)
-    g = torch.randn(4, 32, 2, 6, 6)
-    (conv(x) * g).sum().backward()
-    reference = conv.weight.grad.clone()
-    guard_bf16_conv3d(conv)
+    conv = torch.nn.Conv3d(32, 32, (kernel, 3, 3), stride=(stride, 1, 1), padding=(kernel // 2, 1, 1), bias=False)
+    x = torch.randn(4, 32, frames, 6, 6)
+    g = torch.randn(conv(x).shape, dtype=torch.float64)
+    reference = _weight_grad(conv.double(), x, g, torch.float64)[1]
+    conv = guard_shallow_conv3d(conv.float().to(memory_format=torch.channels_last_3d))
+    x = x.contiguous(memory_format=torch.channels_last_3d)
     for _ in range(3):
-        conv.weight.grad = None
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            y = conv(x)
-        (y.float() * g).sum().backward()
-        assert ((conv.weight.grad - reference).norm() / reference.norm()).item() < 1e-5  # computed in fp32
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert conv(torch.randn(1, 32, 4, 6, 6)).dtype == torch.bfloat16  # deeper inputs keep the bf16 path
+        out_dtype, grad = _weight_grad(conv, x, g, dtype)
+        assert out_dtype == dtype  # the guarded layer keeps its precision
+        assert ((grad - reference).norm() / reference.norm()).item() < limit

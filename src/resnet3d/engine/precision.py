@@ -93,21 +93,26 @@ def prepare_for_inference(model: torch.nn.Module, device: torch.device | str, *,
     return model
 
 
-def guard_bf16_conv3d(model: torch.nn.Module) -> torch.nn.Module:
-    """Run each Conv3d in fp32 when its input is shallower than its kernel in time (but deeper than 1 frame).
+def guard_shallow_conv3d(model: torch.nn.Module) -> torch.nn.Module:
+    """Pad time by hand for Conv3d inputs no deeper than the kernel, where CPU weight gradients come out wrong.
 
-    On CPU (oneDNN, torch 2.13), bf16 weight gradients of such convolutions are wrong (relative error ~1, at times
-    inf/NaN, different on every call); forward and input gradients are fine. A 16-frame R3D-18 hits it in layer3
-    (depth 2, kernel 3). Only these few layers lose the bf16 speed-up.
+    On CPU (oneDNN, torch 2.13) the weight gradient of a Conv3d whose input depth is above 1 but at most the
+    temporal kernel is wrong in bf16 (relative error ~1, inf/NaN, at times a crash; a 16-frame R3D-18 hits it in
+    layer3: depth 2, kernel 3) and, for some strided shapes, in fp32 too. Forward and input gradients are fine.
+    Zero-padding the time axis ourselves (conv padding 0 in time) gives the same output and correct gradients
+    (checked against float64 for kernels 3/5/7, strides 1/2) at the full bf16 speed.
     """
     for module in model.modules():
-        if isinstance(module, torch.nn.Conv3d) and module.kernel_size[0] > 2:
-            module.forward = types.MethodType(_conv3d_fp32_if_shallow, module)
+        if (isinstance(module, torch.nn.Conv3d) and module.kernel_size[0] > 1 and module.padding_mode == "zeros"
+                and not isinstance(module.padding, str)):
+            module.forward = types.MethodType(_conv3d_pad_time_if_shallow, module)
     return model
 
 
-def _conv3d_fp32_if_shallow(conv: torch.nn.Conv3d, x: torch.Tensor) -> torch.Tensor:
-    if 1 < x.shape[2] < conv.kernel_size[0] and torch.is_autocast_enabled("cpu"):
-        with torch.autocast("cpu", enabled=False):
-            return torch.nn.Conv3d.forward(conv, x.float())
-    return torch.nn.Conv3d.forward(conv, x)
+def _conv3d_pad_time_if_shallow(conv: torch.nn.Conv3d, x: torch.Tensor) -> torch.Tensor:
+    if not 1 < x.shape[2] <= conv.kernel_size[0]:
+        return torch.nn.Conv3d.forward(conv, x)
+    pad_t, pad_h, pad_w = conv.padding
+    x = torch.nn.functional.pad(x, (0, 0, 0, 0, pad_t, pad_t))
+    return torch.nn.functional.conv3d(x, conv.weight, conv.bias, conv.stride, (0, pad_h, pad_w), conv.dilation,
+                                      conv.groups)

@@ -31,7 +31,7 @@ from resnet3d.engine import logger as logs
 from resnet3d.engine.config import ConfigError, TrainConfig, apply_dict, apply_overrides, validate
 from resnet3d.engine.distributed import DistContext, all_reduce_sum, setup, teardown
 from resnet3d.engine.evaluate import evaluate
-from resnet3d.engine.precision import autocast, guard_bf16_conv3d, resolve_precision, to_channels_last, tune_backend
+from resnet3d.engine.precision import autocast, guard_shallow_conv3d, resolve_precision, to_channels_last, tune_backend
 from resnet3d.errors import Resnet3dError
 from resnet3d.io import atomic_path, atomic_write_json, atomic_write_text
 
@@ -136,8 +136,8 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
     tune_backend(ctx.device)
     if config.run.channels_last:
         model = to_channels_last(model)
-    if precision == "bf16" and ctx.device.type == "cpu":
-        guard_bf16_conv3d(model)
+    if ctx.device.type == "cpu":
+        guard_shallow_conv3d(model)
     net: nn.Module = model
     if ctx.distributed:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)

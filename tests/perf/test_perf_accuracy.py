@@ -79,9 +79,11 @@ def test_fp32_fast_path_equals_the_plain_model(fitted, test_split):
 def test_default_path_is_bf16_channels_last_on_this_cpu(fitted):
     fast = InferenceModel(fitted, precision="auto", mode="logits")
     assert fast.precision == ("bf16" if cpu_supports_bf16() else "fp32") == resolve_precision("auto", fast.device)
-    conv = fast.module.model.conv1.weight
-    assert conv.is_contiguous(memory_format=torch.channels_last_3d) and not conv.is_contiguous()
-    assert not fast.module.training
+    convs = [m for m in fast.module.body.modules() if isinstance(m, torch.nn.Conv3d)]
+    assert {c.weight.dtype for c in convs} == {torch.bfloat16 if cpu_supports_bf16() else torch.float32}
+    assert all(c.weight.is_contiguous(memory_format=torch.channels_last_3d) for c in convs)
+    assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in fast.module.modules())  # all folded
+    assert fast.module.head.weight.dtype == torch.float32 and not fast.module.training
 
 
 def test_logits_keep_fp32_resolution_under_bf16(fitted, test_split):

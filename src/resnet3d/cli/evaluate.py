@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     views = (num_clips or 1) * args.crops
     loader = DataLoader(dataset, batch_size=max(1, args.batch_size // views), collate_fn=collate_views,
                         num_workers=args.workers, pin_memory=device.type == "cuda")
-    model = prepare_for_inference(network, device, compile=args.compile)
+    model = prepare_for_inference(network, device, precision=args.precision, compile=args.compile)
 
     start = time.perf_counter()
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import types
 from typing import ContextManager
 
@@ -58,39 +59,90 @@ def tune_backend(device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
-class Fp32Head(torch.nn.Module):
-    """A classifier whose head runs in fp32 under autocast: bf16 logits would round to ~3 digits and tie in top-1."""
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
+
+class InferenceNet(torch.nn.Module):
+    """An eval-only copy of a network: BN folded into the convolutions, body in the compute dtype, head in fp32.
+
+    Casting the weights once (instead of autocast re-casting them on every call) and folding BN leave only the
+    convolutions: on the 2-core bf16 CPU they take 95% of an R3D-18 forward. The head stays fp32 because bf16
+    logits round to ~3 digits and tie near-equal classes in top-1. Without a head (`features=True`) it returns
+    the pooled features.
+    """
+
+    def __init__(self, model: torch.nn.Module, dtype: torch.dtype = torch.float32, *, features: bool = False):
+        super().__init__()
+        model = copy.deepcopy(model).eval()
+        has_head = hasattr(model, "forward_features") and hasattr(model, "head_name")
+        self.head = None if features or not has_head else getattr(model, model.head_name).float()
+        self.body = fold_batchnorm(_ForwardFeatures(model) if has_head else model).to(dtype)
+        self.dtype = dtype
+        self.channels_last = has_5d_weights(self.body)
+        if self.channels_last:
+            self.body = to_channels_last(self.body)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = to_channels_last(x)
+        out = self.body(x.to(self.dtype)).float()
+        if self.head is None:
+            return out
+        with torch.autocast(x.device.type, enabled=False):
+            return self.head(out)
+
+
+_CONVS = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
+_NORMS = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
+
+
+def fold_batchnorm(model: torch.nn.Module) -> torch.fx.GraphModule:
+    """Trace an eval-mode `model` and fold each BatchNorm whose input is a convolution's only output into it."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    traced = torch.fx.symbolic_trace(model)
+    modules = dict(traced.named_modules())
+    for node in list(traced.graph.nodes):
+        if node.op != "call_module" or not isinstance(modules[node.target], _NORMS):
+            continue
+        conv = node.args[0]
+        if (not isinstance(conv, torch.fx.Node) or conv.op != "call_module" or len(conv.users) > 1
+                or not isinstance(modules[conv.target], _CONVS) or not modules[node.target].track_running_stats):
+            continue
+        parent, _, name = conv.target.rpartition(".")
+        setattr(traced.get_submodule(parent), name, fuse_conv_bn_eval(modules[conv.target], modules[node.target]))
+        node.replace_all_uses_with(conv)
+        traced.graph.erase_node(node)
+    traced.delete_all_unused_submodules()
+    traced.recompile()
+    return traced
+
+
+class _ForwardFeatures(torch.nn.Module):
     def __init__(self, model: torch.nn.Module):
         super().__init__()
         self.model = model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.model.forward_features(x)
-        with torch.autocast(x.device.type, enabled=False):
-            return getattr(self.model, self.model.head_name)(features.float())
+        return self.model.forward_features(x)
 
 
-def prepare_for_inference(model: torch.nn.Module, device: torch.device | str, *, compile: bool = False
-                          ) -> torch.nn.Module:
-    """Move to `device`, eval mode, channels_last_3d weights (3D models), fp32 head, and optionally torch.compile.
+def prepare_for_inference(model: torch.nn.Module, device: torch.device | str, *, precision: str = "auto",
+                          features: bool = False, compile: bool = False) -> torch.nn.Module:
+    """An `InferenceNet` of `model` on `device` in the resolved precision, optionally torch.compile'd.
 
-    Compiling turns on inductor freezing (BN folded into the convolutions, weights prepacked): the fastest CPU
-    path once warm, at a one-off cost of seconds per input shape. Weights must not change afterwards.
+    `model` itself is left as it was. Compiling turns on inductor freezing (weights prepacked, ReLUs fused into
+    the convolutions) at a one-off cost of seconds per input shape.
     """
     device = torch.device(device)
     tune_backend(device)
-    model = model.to(device).eval()
-    if has_5d_weights(model):
-        model = to_channels_last(model)
-    if hasattr(model, "forward_features") and hasattr(model, "head_name"):
-        model = Fp32Head(model).eval()
+    net = InferenceNet(model, DTYPES[resolve_precision(precision, device)], features=features).to(device).eval()
     if compile:
         import torch._inductor.config as inductor_config
 
         inductor_config.freezing = True
-        model = torch.compile(model)
-    return model
+        net = torch.compile(net)
+    return net
 
 
 def guard_shallow_conv3d(model: torch.nn.Module) -> torch.nn.Module:

@@ -18,8 +18,7 @@ import torch
 from resnet3d.data import sampling
 from resnet3d.data.transforms import EvalTransform, resize_short_side
 from resnet3d.data.video import VideoError, open_video
-from resnet3d.engine.precision import (autocast, has_5d_weights, prepare_for_inference, resolve_precision,
-                                      to_channels_last)
+from resnet3d.engine.precision import prepare_for_inference, resolve_precision
 from resnet3d.errors import Resnet3dError
 
 
@@ -58,7 +57,7 @@ class VideoOutput:
 
 
 class InferenceModel:
-    """A model set up for fast inference: eval mode, channels_last_3d, autocast, optional compile with freezing.
+    """A model set up for fast inference (`prepare_for_inference`): batches in, float32 CPU outputs back.
 
     `mode` picks the output: "probs" (softmax of the logits), "logits" or "features" (`forward_features`).
     """
@@ -70,9 +69,8 @@ class InferenceModel:
         self.device = torch.device(device)
         self.precision = resolve_precision(precision, self.device)
         self.mode = mode
-        self.channels_last = has_5d_weights(model)
-        self.module = prepare_for_inference(_Features(model) if mode == "features" else model, self.device,
-                                            compile=compile)
+        self.module = prepare_for_inference(model, self.device, precision=self.precision,
+                                            features=mode == "features", compile=compile)
         self.compiled = compile
         self._batch: int | None = None
 
@@ -84,23 +82,11 @@ class InferenceModel:
             self._batch = self._batch or n
             if n < self._batch:
                 clips = torch.cat([clips, clips.new_zeros(self._batch - n, *clips.shape[1:])])
-        clips = clips.to(self.device, non_blocking=True)
-        if self.channels_last:
-            clips = to_channels_last(clips)
-        with torch.inference_mode(), autocast(self.precision, self.device):
-            out = self.module(clips).float()[:n]
+        with torch.inference_mode():
+            out = self.module(clips.to(self.device, non_blocking=True))[:n]
         if self.mode == "probs":
             out = torch.softmax(out, dim=1)
         return out.cpu()
-
-
-class _Features(torch.nn.Module):
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.forward_features(x)
 
 
 @dataclass

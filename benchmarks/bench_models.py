@@ -8,8 +8,7 @@ own log), and the accuracy guard (bf16 vs fp32 logits on that data set's test sp
 
 "Original-style" is what kenshohara/3D-ResNets-PyTorch runs: fp32, NCDHW, `torch.no_grad` for inference, a plain
 fp32 SGD step for training. "Ours" goes through the library: `InferenceModel` (the object behind predict,
-features and eval) and the trainer's step pieces (`resolve_precision("auto")`, `to_channels_last`,
-`guard_shallow_conv3d`, `autocast`).
+features and eval) and the trainer's own set-up and micro-step (`prepare_for_training`, `forward_backward`).
 
 Run: python benchmarks/bench_models.py [--quick] [--checkpoint CKPT --data INDEX]
 """
@@ -192,24 +191,22 @@ def _inference_step(model, path: str, x, y):
 def _training_step(model, path: str, x, y):
     import torch
 
-    from resnet3d.engine.precision import autocast, guard_shallow_conv3d, resolve_precision, to_channels_last
+    from resnet3d.engine.precision import prepare_for_training, resolve_precision, to_channels_last
+    from resnet3d.engine.trainer import forward_backward
 
     device = torch.device("cpu")
-    criterion = torch.nn.CrossEntropyLoss()
     if path == "original":
         precision = "fp32"
-    else:  # the trainer's set-up and step (trainer._train), run.precision=auto, run.channels_last=true
+    else:  # the trainer's own set-up and micro-step, run.precision=auto, run.channels_last=true
         precision = resolve_precision("auto", device)
-        model = guard_shallow_conv3d(to_channels_last(model))
+        model = prepare_for_training(model, device)
         x = to_channels_last(x)
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-3)
+    criterion, scaler = torch.nn.CrossEntropyLoss(), torch.amp.GradScaler("cpu", enabled=False)
 
     def step():
-        with autocast(precision, device):
-            logits = model(x)
-        loss = criterion(logits.float(), y)
-        loss.backward()
+        forward_backward(model, x, y, criterion, precision=precision, scaler=scaler)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     return step

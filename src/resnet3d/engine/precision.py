@@ -59,6 +59,19 @@ def tune_backend(device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
+def prepare_for_training(model: torch.nn.Module, device: torch.device | str, *, channels_last: bool = True
+                         ) -> torch.nn.Module:
+    """Move `model` to `device` for training: cuDNN autotuning, channels_last_3d weights, the CPU Conv3d guard."""
+    device = torch.device(device)
+    tune_backend(device)
+    model = model.to(device)
+    if channels_last:
+        model = to_channels_last(model)
+    if device.type == "cpu":
+        guard_shallow_conv3d(model)
+    return model
+
+
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 

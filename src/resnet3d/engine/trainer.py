@@ -31,7 +31,7 @@ from resnet3d.engine import logger as logs
 from resnet3d.engine.config import ConfigError, TrainConfig, apply_dict, apply_overrides, validate
 from resnet3d.engine.distributed import DistContext, all_reduce_sum, setup, teardown
 from resnet3d.engine.evaluate import evaluate
-from resnet3d.engine.precision import autocast, guard_shallow_conv3d, resolve_precision, to_channels_last, tune_backend
+from resnet3d.engine.precision import autocast, prepare_for_training, resolve_precision, to_channels_last
 from resnet3d.errors import Resnet3dError
 from resnet3d.io import atomic_path, atomic_write_json, atomic_write_text
 
@@ -94,6 +94,17 @@ def train(config: TrainConfig) -> TrainSummary:
         teardown(ctx)
 
 
+def forward_backward(net: nn.Module, clips: torch.Tensor, labels: torch.Tensor, criterion: nn.Module, *,
+                     precision: str, scaler: torch.amp.GradScaler, accumulate: int = 1
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One micro-batch: forward under the precision's autocast, loss in fp32, backward of loss / accumulate."""
+    with autocast(precision, clips.device):
+        logits = net(clips)
+    loss = criterion(logits.float(), labels)
+    scaler.scale(loss / accumulate).backward()
+    return logits, loss
+
+
 def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
     from resnet3d.models.checkpoint import read_checkpoint
 
@@ -132,12 +143,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
         if ctx.device.type != "cuda":
             raise ConfigError("model.sync_bn: SyncBatchNorm works on GPUs only; set model.sync_bn=false on CPU")
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    model.to(ctx.device)
-    tune_backend(ctx.device)
-    if config.run.channels_last:
-        model = to_channels_last(model)
-    if ctx.device.type == "cpu":
-        guard_shallow_conv3d(model)
+    model = prepare_for_training(model, ctx.device, channels_last=config.run.channels_last)
     net: nn.Module = model
     if ctx.distributed:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
@@ -221,10 +227,8 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
                 last_micro = (i + 1) % config.optim.accumulate == 0
                 sync = nullcontext() if last_micro or not ctx.distributed else net.no_sync()
                 with sync:
-                    with autocast(precision, ctx.device):
-                        logits = net(clips)
-                    loss = criterion(logits.float(), labels)
-                    scaler.scale(loss / config.optim.accumulate).backward()
+                    logits, loss = forward_backward(net, clips, labels, criterion, precision=precision, scaler=scaler,
+                                                    accumulate=config.optim.accumulate)
                 with torch.no_grad():
                     hits = (logits.argmax(1) == labels).sum()
                     window += torch.stack([loss.detach().double() * len(labels), hits.double(),

@@ -41,7 +41,7 @@ def test_overrides_are_typed():
     ("data.crop_min_scale=1.5", "data.crop_min_scale"), ("optim.betas=[0.9]", "optim.betas"),
     ("schedule.warmup_epochs=300", "schedule.warmup_epochs"), ("optim.accumulate=0", "optim.accumulate"),
     ("data.normalization=imagenet", "data.normalization"), ("optim.nesterov=true", "optim.nesterov"),
-    ("lr", "lr"),
+    ("lr", "lr"), ("data.cache_mb=-1", "data.cache_mb"), ("data.cache_mb=64", "data.cache_mb"),
 ])
 def test_bad_values_are_rejected_with_their_names(override, key):
     with pytest.raises(ConfigError) as err:

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from resnet3d.data import sampling
+from resnet3d.data.cache import FrameCache
 from resnet3d.data.index import VideoIndex, VideoRecord
 from resnet3d.data.video import VideoError, VideoSource, open_video
 from resnet3d.errors import Resnet3dError
@@ -104,16 +105,12 @@ def frame_range(record: VideoRecord, source: VideoSource) -> tuple[int, int]:
     return start, min(max(int(end), start + 1), n)
 
 
-def _open(record: VideoRecord) -> VideoSource:
-    return open_video(record.path, record.kind, fps=record.fps)
-
-
 class _RobustDataset(Dataset):
     """Shared parts: records, seed/epoch, deterministic replacement of broken samples."""
 
     max_attempts = 10
 
-    def __init__(self, index: VideoIndex, transform: Transform, seed: int):
+    def __init__(self, index: VideoIndex, transform: Transform, seed: int, cache: FrameCache | None):
         if len(index) == 0:
             raise Resnet3dError("the data set is empty: the index has no videos (check the subset and the annotation file)")
         self.index = index
@@ -122,6 +119,13 @@ class _RobustDataset(Dataset):
         self.seed = int(seed)
         self.epoch = 0
         self.bad_files = BadFileLog()
+        self.cache = cache
+
+    def _open(self, record: VideoRecord) -> VideoSource:
+        def open_record() -> VideoSource:
+            return open_video(record.path, record.kind, fps=record.fps)
+
+        return open_record() if self.cache is None else self.cache.open(record.path, open_record)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -153,11 +157,11 @@ class ClipDataset(_RobustDataset):
     """
 
     def __init__(self, index: VideoIndex, *, clip_length: int = 16, t_stride: int = 1, temporal: str = "random",
-                 transform: Transform, seed: int = 0):
+                 transform: Transform, seed: int = 0, cache: FrameCache | None = None):
         if temporal not in TEMPORAL_MODES:
             raise ValueError(f"unknown temporal sampling {temporal!r}; expected one of {list(TEMPORAL_MODES)}")
         sampling.clip_span(clip_length, t_stride)  # validates both
-        super().__init__(index, transform, seed)
+        super().__init__(index, transform, seed, cache)
         self.clip_length = clip_length
         self.t_stride = t_stride
         self.temporal = temporal
@@ -176,7 +180,7 @@ class ClipDataset(_RobustDataset):
     def _load(self, j: int) -> tuple[torch.Tensor, int]:
         record = self.records[j]
         rng = self._rng(j)
-        with _open(record) as source:
+        with self._open(record) as source:
             start, end = frame_range(record, source)
             frames = source.read(start + self.clip_indices(end - start, rng))
         return self.transform(frames, rng), record.label
@@ -195,11 +199,12 @@ class MultiViewDataset(_RobustDataset):
     chunk_frames = 512
 
     def __init__(self, index: VideoIndex, *, clip_length: int = 16, t_stride: int = 1, num_clips: int | None = 3,
-                 window_stride: int | None = None, transform: Transform, seed: int = 0):
+                 window_stride: int | None = None, transform: Transform, seed: int = 0,
+                 cache: FrameCache | None = None):
         sampling.clip_span(clip_length, t_stride)
         if num_clips is not None and num_clips < 1:
             raise ValueError(f"num_clips must be >= 1 or None, got {num_clips}")
-        super().__init__(index, transform, seed)
+        super().__init__(index, transform, seed, cache)
         self.clip_length = clip_length
         self.t_stride = t_stride
         self.num_clips = num_clips
@@ -215,7 +220,7 @@ class MultiViewDataset(_RobustDataset):
     def windows(self, i: int) -> list[tuple[int, int]]:
         """[first, last + 1) absolute frame range of each clip of video i (for reports)."""
         record = self.records[i]
-        with _open(record) as source:
+        with self._open(record) as source:
             start, end = frame_range(record, source)
         clips = self.clip_indices(end - start) + start
         return [(int(c.min()), int(c.max()) + 1) for c in clips]
@@ -227,7 +232,7 @@ class MultiViewDataset(_RobustDataset):
         record = self.records[j]
         rng = self._rng(j)
         views: list[torch.Tensor] = []
-        with _open(record) as source:
+        with self._open(record) as source:
             start, end = frame_range(record, source)
             clips = self.clip_indices(end - start) + start
             per_chunk = max(1, self.chunk_frames // self.clip_length)

@@ -55,6 +55,7 @@ class DataConfig:
     batch_size: int = 128  # clips per optimizer step, all processes and accumulation steps together
     val_batch_size: int = 0  # videos per validation batch and process; 0: batch_size // val_clips
     workers: int = 4  # DataLoader workers per process (original: --n_threads)
+    cache_mb: int = 0  # keep up to this many MB of decoded videos in memory (small data sets; needs workers=0)
 
 
 @dataclass
@@ -139,7 +140,7 @@ LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "model.num_classes": (1, True), "data.split": (1, True), "data.input_size": (1, True), "data.clip_length": (1, True),
     "data.t_stride": (1, True), "data.crop_min_scale": (0, False), "data.crop_min_ratio": (0, False),
     "data.value_scale": (0, False), "data.color_jitter": (0, True), "data.val_clips": (1, True), "data.batch_size": (1, True),
-    "data.val_batch_size": (0, True), "data.workers": (0, True), "optim.lr": (0, False),
+    "data.val_batch_size": (0, True), "data.workers": (0, True), "data.cache_mb": (0, True), "optim.lr": (0, False),
     "optim.momentum": (0, True), "optim.dampening": (0, True), "optim.weight_decay": (0, True),
     "optim.label_smoothing": (0, True), "optim.accumulate": (1, True), "optim.clip_grad_norm": (0, True),
     "schedule.epochs": (1, True), "schedule.gamma": (0, False), "schedule.patience": (0, True),
@@ -286,6 +287,9 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError("schedule.warmup_epochs: not supported with schedule.name=plateau (use multistep or cosine)")
     if s.name == "plateau" and config.data.val_subset is None:
         raise ConfigError("schedule.name: plateau steps on the validation loss, but data.val_subset is null")
+    if config.data.cache_mb and config.data.workers:
+        raise ConfigError("data.cache_mb: needs data.workers=0 (worker processes start afresh every epoch, so each "
+                          f"would decode and cache the videos again), got data.workers={config.data.workers}")
     if s.warmup_epochs >= s.epochs:
         raise ConfigError(f"schedule.warmup_epochs: must be shorter than schedule.epochs ({s.epochs}), got {s.warmup_epochs}")
     if not isinstance(config.model.arch, str) or not config.model.arch:

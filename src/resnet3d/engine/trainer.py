@@ -396,10 +396,12 @@ def _build_model(config: TrainConfig, classes: list[str], resume_path: Path | No
 
 
 def _build_datasets(config: TrainConfig, index: Any, normalization: Any) -> tuple[Any, Any]:
+    from resnet3d.data.cache import FrameCache
     from resnet3d.data.datasets import ClipDataset, MultiViewDataset
     from resnet3d.data.transforms import build_eval_transform, build_train_transform
 
     d = config.data
+    cache = FrameCache(d.cache_mb << 20) if d.cache_mb else None
     train_index = index.subset(d.train_subset)
     if len(train_index) == 0:
         raise ConfigError(f"data.train_subset: no {d.train_subset!r} videos in {d.index}")
@@ -407,7 +409,7 @@ def _build_datasets(config: TrainConfig, index: Any, normalization: Any) -> tupl
                                      min_ratio=d.crop_min_ratio, hflip=d.hflip, color_jitter=d.color_jitter,
                                      normalization=normalization)
     train_set = ClipDataset(train_index, clip_length=d.clip_length, t_stride=d.t_stride, temporal=d.train_temporal,
-                            transform=train_tf, seed=config.run.seed)
+                            transform=train_tf, seed=config.run.seed, cache=cache)
     val_set = None
     if d.val_subset is not None:
         val_index = index.subset(d.val_subset)
@@ -416,7 +418,7 @@ def _build_datasets(config: TrainConfig, index: Any, normalization: Any) -> tupl
                               "to train without validation)")
         val_tf = build_eval_transform(d.input_size, normalization=normalization)
         val_set = MultiViewDataset(val_index, clip_length=d.clip_length, t_stride=d.t_stride, num_clips=d.val_clips,
-                                   transform=val_tf)
+                                   transform=val_tf, cache=cache)
     return train_set, val_set
 
 

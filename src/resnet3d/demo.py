@@ -46,7 +46,7 @@ SIZE_OVERRIDES = {
     "tiny": ["data.input_size=32", "data.clip_length=8", "data.batch_size=8", "schedule.epochs=2",
              "schedule.warmup_epochs=0", "data.val_clips=1"],
     "default": [],
-    "large": ["data.input_size=64", "schedule.epochs=12"],
+    "large": ["data.input_size=64", "schedule.epochs=12", "data.cache_mb=0"],  # ~9 GB of frames: decode instead
 }
 EVAL_CLIPS = 3
 PREDICT_VIDEOS = 6  # one test video of each forward class

@@ -10,7 +10,11 @@ own log), and the accuracy guard (bf16 vs fp32 logits on that data set's test sp
 fp32 SGD step for training. "Ours" goes through the library: `InferenceModel` (the object behind predict,
 features and eval) and the trainer's own set-up and micro-step (`prepare_for_training`, `forward_backward`).
 
-Run: python benchmarks/bench_models.py [--quick] [--checkpoint CKPT --data INDEX]
+With `--device cuda` the model tables (and the matmul probe) run on the GPU: CUDA AMP, channels_last_3d and
+cudnn.benchmark through the same library calls, timings synchronised, peak memory as allocated on the GPU. Data
+loading stays on the CPU; the training epoch and the accuracy guard use the library's device choice.
+
+Run: python benchmarks/bench_models.py [--quick] [--device cpu|cuda] [--checkpoint CKPT --data INDEX]
 """
 
 from __future__ import annotations
@@ -59,8 +63,8 @@ QUICK = Settings(batch=2, frames=8, size=48, warmup=1, reps=2, matmul_n=512, dat
 
 # ---- machine ---------------------------------------------------------------------------------------------------
 
-def machine_lines() -> list[str]:
-    """CPU model, the SIMD flags that decide the fast path, torch build and threads, load average."""
+def machine_lines(device: str) -> list[str]:
+    """CPU model, the SIMD flags that decide the fast path, torch build and threads, the GPU if used, load average."""
     import torch
 
     from resnet3d.engine.precision import cpu_supports_bf16
@@ -70,11 +74,17 @@ def machine_lines() -> list[str]:
     wanted = ["avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16"]
     config = torch.__config__.show()
     onednn = re.search(r"(?:oneDNN|MKL-DNN) (v[\d.]+)", config)
+    gpu = []
+    if device == "cuda":
+        props = torch.cuda.get_device_properties(0)
+        gpu = [f"gpu      {props.name}, {props.total_memory / 2**30:.0f} GiB, CUDA {torch.version.cuda}, "
+               f"cuDNN {torch.backends.cudnn.version()}, bf16: {'yes' if torch.cuda.is_bf16_supported() else 'no'}"]
     return [
         f"cpu      {info.get('model name', platform.processor())} ({os.cpu_count()} logical cpus)",
         "flags    " + " ".join(f"{f}:{'yes' if f in flags else 'no'}" for f in wanted),
         f"torch    {torch.__version__}, oneDNN {onednn.group(1) if onednn else '?'}, capability {torch.backends.cpu.get_cpu_capability()}, "
         f"intra-op threads {torch.get_num_threads()}, bf16 autocast on CPU: {'yes' if cpu_supports_bf16() else 'no'}",
+        *gpu,
         f"python   {platform.python_version()} on {platform.platform()}",
         f"load     1/5/15-min load average at start: {_loadavg()}",
     ]
@@ -101,27 +111,39 @@ def _loadavg() -> str:
 
 # ---- matmul probe ----------------------------------------------------------------------------------------------
 
-def matmul_probe(n: int, reps: int = 7) -> dict[str, float]:
-    """Median GFLOP/s of n x n x n products: fp32 through torch.mm (MKL) and oneDNN, bf16 through torch.mm."""
+def matmul_probe(n: int, device: str = "cpu", reps: int = 7) -> dict[str, float]:
+    """Median GFLOP/s of n x n x n products: fp32 through torch.mm (and oneDNN on CPU), bf16 (and fp16 on GPU)."""
     import torch
 
-    a32, b32 = torch.randn(n, n), torch.randn(n, n)
+    a32, b32 = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     cases = {"fp32 torch.mm": lambda: torch.mm(a32, b32)}
-    if torch.backends.mkldnn.is_available():
+    if device == "cpu" and torch.backends.mkldnn.is_available():
         am, bm = a32.to_mkldnn(), b32.to_mkldnn()
         cases["fp32 oneDNN GEMM"] = lambda: torch._C._nn.mkldnn_linear(am, bm, None)
     a16, b16 = a32.bfloat16(), b32.bfloat16()
     cases["bf16 torch.mm"] = lambda: torch.mm(a16, b16)
+    if device == "cuda":
+        h16, g16 = a32.half(), b32.half()
+        cases["fp16 torch.mm"] = lambda: torch.mm(h16, g16)
     out = {}
     for name, fn in cases.items():
         fn(), fn()
         times = []
         for _ in range(reps):
+            _sync(device)
             t = time.perf_counter()
             fn()
+            _sync(device)
             times.append(time.perf_counter() - t)
         out[name] = 2 * n**3 / statistics.median(times) / 1e9
     return out
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
 
 
 # ---- FLOPs -----------------------------------------------------------------------------------------------------
@@ -145,7 +167,7 @@ def model_flops(arch: str, frames: int, size: int) -> tuple[float, float]:
 # ---- one model configuration (child process) -------------------------------------------------------------------
 
 def run_model_config(spec: dict) -> dict:
-    """Time one (arch, task, path) configuration; returns clips/s per timed repetition, first-call time, peak RSS."""
+    """Time one (arch, task, path) configuration; returns clips/s per timed repetition, first-call time, peak memory."""
     import resource
 
     import torch
@@ -153,23 +175,26 @@ def run_model_config(spec: dict) -> dict:
     from resnet3d.models.registry import create_model
 
     torch.manual_seed(0)
-    b, t, s = spec["batch"], spec["frames"], spec["size"]
-    model = create_model(spec["arch"], num_classes=400)
-    x = torch.randn(b, 3, t, s, s)
-    y = torch.randint(0, 400, (b,))
+    b, t, s, device = spec["batch"], spec["frames"], spec["size"], spec["device"]
+    model = create_model(spec["arch"], num_classes=400).to(device)
+    x = torch.randn(b, 3, t, s, s, device=device)
+    y = torch.randint(0, 400, (b,), device=device)
     step = (_inference_step if spec["task"] == "inference" else _training_step)(model, spec["path"], x, y)
-    start = time.perf_counter()
-    step()
-    first = time.perf_counter() - start
-    for _ in range(spec["warmup"] - 1):
-        step()
-    rates = []
-    for _ in range(spec["reps"]):
+
+    def timed() -> float:
+        _sync(device)
         start = time.perf_counter()
         step()
-        rates.append(b / (time.perf_counter() - start))
-    return {"rates": rates, "first_s": first, "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "threads": torch.get_num_threads()}
+        _sync(device)
+        return time.perf_counter() - start
+
+    first = timed()
+    for _ in range(spec["warmup"] - 1):
+        step()
+    rates = [b / timed() for _ in range(spec["reps"])]
+    peak = (torch.cuda.max_memory_allocated() / 2**20 if device == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return {"rates": rates, "first_s": first, "peak_mib": peak, "threads": torch.get_num_threads()}
 
 
 def _inference_step(model, path: str, x, y):
@@ -184,7 +209,7 @@ def _inference_step(model, path: str, x, y):
             with torch.no_grad():
                 return model(x)
         return step
-    fast = InferenceModel(model, device="cpu", precision="auto", mode="logits", compile=path == "compiled")
+    fast = InferenceModel(model, device=x.device, precision="auto", mode="logits", compile=path == "compiled")
     return lambda: fast(x)
 
 
@@ -194,7 +219,7 @@ def _training_step(model, path: str, x, y):
     from resnet3d.engine.precision import prepare_for_training, resolve_precision, to_channels_last
     from resnet3d.engine.trainer import forward_backward
 
-    device = torch.device("cpu")
+    device = x.device
     if path == "original":
         precision = "fp32"
     else:  # the trainer's own set-up and micro-step, run.precision=auto, run.channels_last=true
@@ -203,11 +228,13 @@ def _training_step(model, path: str, x, y):
         x = to_channels_last(x)
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-3)
-    criterion, scaler = torch.nn.CrossEntropyLoss(), torch.amp.GradScaler("cpu", enabled=False)
+    criterion = torch.nn.CrossEntropyLoss()
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
     def step():
         forward_backward(model, x, y, criterion, precision=precision, scaler=scaler)
-        optimizer.step()
+        scaler.step(optimizer)
+        scaler.update()
         optimizer.zero_grad(set_to_none=True)
     return step
 
@@ -294,9 +321,13 @@ def precision_guard(checkpoint: str, index_path: str, subset: str = "testing", b
         logits[precision] = torch.cat([model(clips[i:i + batch]) for i in range(0, len(clips), batch)])
     ref, low = logits["fp32"], logits["bf16"]
     per_clip = (low - ref).norm(dim=1) / ref.norm(dim=1)
+    top2 = ref.topk(2, dim=1).values
+    flipped = low.argmax(1) != ref.argmax(1)
     return {"guard_videos": len(clips), "guard_rel": ((low - ref).norm() / ref.norm()).item(),
             "guard_rel_clip_max": per_clip.max().item(),
-            "guard_top1_agree": int((low.argmax(1) == ref.argmax(1)).sum()),
+            "guard_top1_agree": int((~flipped).sum()),
+            "guard_flip_margins": (top2[:, 0] - top2[:, 1])[flipped].tolist(),
+            "guard_median_margin": (top2[:, 0] - top2[:, 1]).median().item(),
             "guard_fp32_top1": (ref.argmax(1) == labels).float().mean().item(),
             "guard_checkpoint": checkpoint, "guard_subset": subset}
 
@@ -317,6 +348,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one or two repetitions (a smoke test)")
     parser.add_argument("--checkpoint", help="also run the accuracy guard with this model (e.g. the demo's)")
     parser.add_argument("--data", help="index of the --checkpoint's data set (its testing split is used)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="where the model tables and the matmul probe run (default: cpu)")
     parser.add_argument("--work-dir", help="keep the synthetic data set and the training run here (default: temp)")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -327,6 +360,11 @@ def main() -> None:
         return
     if bool(args.checkpoint) != bool(args.data):
         parser.error("--checkpoint and --data go together")
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            parser.error("--device cuda: no CUDA device visible to torch")
     settings = QUICK if args.quick else Settings()
     with tempfile.TemporaryDirectory() as tmp:
         report(settings, args, Path(args.work_dir or tmp))
@@ -336,17 +374,21 @@ def report(st: Settings, args: argparse.Namespace, work: Path) -> None:
     """Measure everything in order and print the tables as they complete."""
     started = time.perf_counter()
     print(f"# resnet3d model benchmark{' (--quick: tiny sizes, numbers are not meaningful)' if args.quick else ''}")
-    print("\n".join(machine_lines()))
-    probe = matmul_probe(st.matmul_n)
-    fp32_peak, bf16_peak = max(v for k, v in probe.items() if k.startswith("fp32")), probe["bf16 torch.mm"]
-    print(f"\n## Matmul probe (n = {st.matmul_n}, median of 7)")
+    print("\n".join(machine_lines(args.device)))
+    probe = matmul_probe(st.matmul_n, args.device)
+    peaks = {"fp32": max(v for k, v in probe.items() if k.startswith("fp32")),
+             **{k.split()[0]: v for k, v in probe.items() if not k.startswith("fp32")}}
+    default_peak = peaks[_default_precision(args.device)]
+    print(f"\n## Matmul probe on {args.device} (n = {st.matmul_n}, median of 7)")
     for name, gflops in probe.items():
         print(f"{name:18s} {gflops:7.0f} GFLOP/s")
-    print(f"peaks used below: fp32 {fp32_peak:.0f} (best fp32 probe), bf16 {bf16_peak:.0f} GFLOP/s")
+    print("peaks used below: " + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()) + " GFLOP/s "
+          f"(fp32: the best fp32 probe); the default path runs {_default_precision(args.device)}")
 
     print(f"\n## Models at {st.frames}x{st.size}x{st.size}, batch {st.batch}, warm-up {st.warmup}, median of "
           f"{st.reps} (FLOPs: torch flop counter, 2 per multiply-add)")
-    header = (f"| model | task | path | clips/s (min-max) | x orig | GFLOP/s | % peak | peak RSS MiB | first call s |\n"
+    memory = "peak GPU MiB" if args.device == "cuda" else "peak RSS MiB"
+    header = (f"| model | task | path | clips/s (min-max) | x orig | GFLOP/s | % peak | {memory} | first call s |\n"
               f"|---|---|---|---|---|---|---|---|---|")
     print(header, flush=True)
     rows = {}
@@ -356,16 +398,16 @@ def report(st: Settings, args: argparse.Namespace, work: Path) -> None:
         for task, flops in (("inference", forward), ("training", train_flops)):
             paths = ("original", "default", "compiled") if task == "inference" else ("original", "default")
             for path in paths:
-                spec = {"arch": arch, "task": task, "path": path, **{k: v for k, v in asdict(st).items()
+                spec = {"arch": arch, "task": task, "path": path, "device": args.device, **{k: v for k, v in asdict(st).items()
                                                                     if k in ("batch", "frames", "size", "warmup", "reps")}}
                 res = child("model", spec)
                 rate = statistics.median(res["rates"])
                 rows[arch, task, path] = rate
                 gflops = rate * flops / 1e9
-                peak = fp32_peak if path == "original" else _peak_of_default(fp32_peak, bf16_peak)
+                peak = peaks["fp32"] if path == "original" else default_peak
                 ratio = rate / rows[arch, task, "original"]
                 print(f"| {label} | {task} | {PATHS[path]} | {rate:.1f} ({min(res['rates']):.1f}-{max(res['rates']):.1f})"
-                      f" | {ratio:.2f} | {gflops:.0f} | {100 * gflops / peak:.0f}% | {res['rss_mib']:.0f} | "
+                      f" | {ratio:.2f} | {gflops:.0f} | {100 * gflops / peak:.0f}% | {res['peak_mib']:.0f} | "
                       f"{res['first_s']:.1f} |", flush=True)
         print(f"| {label} | FLOPs/clip | | fwd {forward / 1e9:.2f} G, fwd+bwd {train_flops / 1e9:.2f} G | | | | | |",
               flush=True)
@@ -399,17 +441,21 @@ def report(st: Settings, args: argparse.Namespace, work: Path) -> None:
         guards.append(precision_guard(args.checkpoint, args.data))
     for g in guards:
         ok = g["guard_rel"] <= 1e-2 and g["guard_top1_agree"] == g["guard_videos"]
+        flips = "".join(f"; flipped clip's fp32 top-2 margin {m:.4f}" for m in g["guard_flip_margins"])
         print(f"{g['guard_checkpoint']} on {g['guard_subset']} ({g['guard_videos']} videos, fp32 top-1 "
-              f"{100 * g['guard_fp32_top1']:.1f}%): relative error {g['guard_rel']:.2e} (worst clip "
-              f"{g['guard_rel_clip_max']:.2e}); top-1 agrees on {g['guard_top1_agree']}/{g['guard_videos']} -> "
-              f"{'PASS' if ok else 'FAIL'} (limits: 1e-2, all equal)")
+              f"{100 * g['guard_fp32_top1']:.1f}%, median fp32 top-2 margin {g['guard_median_margin']:.3f}): "
+              f"relative error {g['guard_rel']:.2e} (worst clip {g['guard_rel_clip_max']:.2e}); top-1 agrees on "
+              f"{g['guard_top1_agree']}/{g['guard_videos']}{flips} -> {'PASS' if ok else 'FAIL'} "
+              f"(limits: 1e-2, all equal)")
     print(f"\nload at end: {_loadavg()}; total {time.perf_counter() - started:.0f} s")
 
 
-def _peak_of_default(fp32_peak: float, bf16_peak: float) -> float:
-    from resnet3d.engine.precision import cpu_supports_bf16
+def _default_precision(device: str) -> str:
+    import torch
 
-    return bf16_peak if cpu_supports_bf16() else fp32_peak
+    from resnet3d.engine.precision import resolve_precision
+
+    return resolve_precision("auto", torch.device(device))
 
 
 def _share(data_per_core: float, model_rate: float, cores: int) -> float:

@@ -54,9 +54,31 @@ def has_5d_weights(model: torch.nn.Module) -> bool:
 
 
 def tune_backend(device: torch.device) -> None:
-    """On CUDA, let cuDNN time its convolution algorithms once per input shape (our shapes repeat)."""
+    """Per-device settings that pay because our shapes repeat: cuDNN autotuning on CUDA, malloc reuse on CPU."""
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+    else:
+        keep_freed_memory()
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc reuse freed blocks of any size instead of unmapping them; False where libc is not glibc.
+
+    By default glibc serves every block over 32 MB with a fresh mmap and unmaps it on free, so the activation
+    buffers of each step (hundreds of MB for a 16x112x112 batch) are page-faulted in anew, zeroed by the kernel,
+    every time: ~20 % of an R3D-18 training step on the 2-core CPU. Served from the heap and not trimmed, they
+    are reused; the peak memory stays the same (its pages just stay mapped).
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(mallopt(m_mmap_threshold, 1 << 30)) and bool(mallopt(m_trim_threshold, (1 << 31) - 1))
 
 
 def prepare_for_training(model: torch.nn.Module, device: torch.device | str, *, channels_last: bool = True

@@ -378,12 +378,13 @@ def report(st: Settings, args: argparse.Namespace, work: Path) -> None:
     probe = matmul_probe(st.matmul_n, args.device)
     peaks = {"fp32": max(v for k, v in probe.items() if k.startswith("fp32")),
              **{k.split()[0]: v for k, v in probe.items() if not k.startswith("fp32")}}
-    default_peak = peaks[_default_precision(args.device)]
+    default_precision = _default_precision(args.device)
+    default_peak = peaks[default_precision]
     print(f"\n## Matmul probe on {args.device} (n = {st.matmul_n}, median of 7)")
     for name, gflops in probe.items():
         print(f"{name:18s} {gflops:7.0f} GFLOP/s")
     print("peaks used below: " + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()) + " GFLOP/s "
-          f"(fp32: the best fp32 probe); the default path runs {_default_precision(args.device)}")
+          f"(fp32: the best fp32 probe); the default path runs {default_precision}")
 
     print(f"\n## Models at {st.frames}x{st.size}x{st.size}, batch {st.batch}, warm-up {st.warmup}, median of "
           f"{st.reps} (FLOPs: torch flop counter, 2 per multiply-add)")

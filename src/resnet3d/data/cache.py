@@ -21,7 +21,7 @@ class MemorySource(VideoSource):
         self.height, self.width = frames.shape[1:3]
 
     def _read_sorted(self, wanted: np.ndarray) -> list[np.ndarray]:
-        return list(self.frames[wanted])
+        return [self.frames[i] for i in wanted]  # views: `read` makes the one copy
 
 
 class FrameCache:
@@ -38,16 +38,10 @@ class FrameCache:
             self._videos.move_to_end(key)
             return self._videos[key]
         source = open_source()
-        try:
-            too_big = source.num_frames * source.height * source.width * 3 > self.max_bytes
-            if not too_big:
-                kept = MemorySource(source.path, source.read(np.arange(source.num_frames)), source.fps)
-        except BaseException:
-            source.close()
-            raise
-        if too_big:
+        if source.num_frames * source.height * source.width * 3 > self.max_bytes:
             return source
-        source.close()
+        with source:
+            kept = MemorySource(source.path, source.read(np.arange(source.num_frames)), source.fps)
         size = kept.frames.nbytes
         while self.bytes + size > self.max_bytes:
             self.bytes -= self._videos.popitem(last=False)[1].frames.nbytes

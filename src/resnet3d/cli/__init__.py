@@ -22,6 +22,7 @@ COMMANDS = {
     "predict": "predict",
     "features": "features",
     "export": "export",
+    "explain": "explain",
     "report": "report",
     "demo": "demo",
 }

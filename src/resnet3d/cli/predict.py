@@ -33,13 +33,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "(softmax averaged over windows). Videos shorter than one clip are loop-padded; long videos are "
                     "streamed; a broken file is reported in one line and the others still run.")
     p.add_argument("checkpoint", help="model checkpoint (resnet3d, the original's .pth, or a state dict)")
-    p.add_argument("videos", nargs="+", help="video files (or JPEG frame folders)")
+    p.add_argument("videos", nargs="+", help="video files (or JPEG frame folders), or one live SOURCE (see below)")
     p.add_argument("--labels", help="text file with one class name per line (default: the checkpoint's names)")
     p.add_argument("--top-k", type=int, default=5, help="classes listed per window and per video (default: 5)")
     p.add_argument("--format", choices=["json", "csv"], help="output format (default: from --output's suffix, else json)")
     p.add_argument("-o", "--output", help="output file (default: standard output)")
     p.add_argument("--fps", type=float, help="frame rate for frame folders, which do not store one")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    g = p.add_argument_group("live input (one SOURCE: '-' for standard input, rtsp/http/udp/tcp URL, pipe, /dev/video0)")
+    g.add_argument("--timeout", type=float, default=10.0,
+                   help="seconds without a frame after which a live input counts as stalled and is closed (default: 10)")
+    g.add_argument("--duration", type=float, help="stop a live input after this many seconds of stream time")
+    g.add_argument("--frames", type=int, help="stop a live input after this many frames")
     add_inference_args(p, stride_help="frames between window starts (default: the clip span, no overlap)")
     return p
 
@@ -51,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from resnet3d.data.video import VideoError, guess_kind
+    from resnet3d.data.video import VideoError, guess_kind, is_stream
     from resnet3d.engine import predict as engine
     from resnet3d.io import atomic_write_text
 
@@ -62,6 +67,13 @@ def run(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise Resnet3dError(f"--top-k must be >= 1, got {args.top_k}")
     fmt = args.format or ("csv" if args.output and Path(args.output).suffix.lower() == ".csv" else "json")
+    live = [v for v in args.videos if is_stream(v)]
+    if live:
+        if len(args.videos) > 1:
+            raise Resnet3dError(f"a live input ({live[0]}) must be the only input of predict")
+        from resnet3d.cli.predict_stream import run_stream
+
+        return run_stream(args, setup, live[0])
 
     records, errors = [], []
     start = time.perf_counter()

@@ -360,6 +360,22 @@ def make_video(class_name: str, seed: int | tuple[int, ...], height: int, width:
     return render_video(sample_scene(rng, cls.motion, height, width, num_frames), reverse=cls.reverse)
 
 
+def object_boxes(class_name: str, seed: int | tuple[int, ...], height: int, width: int, num_frames: int) -> np.ndarray:
+    """(T, 4) pixel boxes x0, y0, x1, y1 of the main object in every frame of `make_video` with the same arguments."""
+    cls = get_class(class_name)
+    scene = sample_scene(np.random.default_rng(seed), cls.motion, height, width, num_frames)
+    steps = range(num_frames - 1, -1, -1) if cls.reverse else range(num_frames)
+    return np.array([object_box(scene, k) for k in steps])
+
+
+def object_box(scene: Scene, k: int) -> tuple[float, float, float, float]:
+    """The main object's bounding box (x0, y0, x1, y1) in pixels at step k, camera jitter included."""
+    points = np.concatenate([poly for poly, _ in object_polygons(scene, k)]) + scene.jitter[k][::-1]
+    x0, y0 = points.min(0)
+    x1, y1 = points.max(0)
+    return float(x0), float(y0), float(x1), float(y1)
+
+
 def plan_dataset(size: str | SynthSize = "default", seed: int = 0) -> list[VideoSpec]:
     """Every video of the data set, in a fixed order; each is a pure function of (seed, class, subset, number)."""
     preset = get_size(size) if isinstance(size, str) else size

@@ -159,6 +159,16 @@ def to_float(clip, normalization: Normalization) -> torch.Tensor:
     return x.mul_(norm.value_scale / 255.0 / std).sub_(mean / std)
 
 
+def to_uint8(x: torch.Tensor, normalization: Normalization) -> np.ndarray:
+    """Inverse of `to_float`: normalised (C, T, H, W) back to uint8 (T, H, W, C)."""
+    c = x.shape[0]
+    norm = normalization.channels(c)
+    std = torch.tensor(norm.std, dtype=torch.float32).view(c, 1, 1, 1)
+    mean = torch.tensor(norm.mean, dtype=torch.float32).view(c, 1, 1, 1)
+    pixels = (x.float() * std + mean) * (255.0 / norm.value_scale)
+    return pixels.round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 3, 0).numpy()
+
+
 def color_jitter(clip, strength: float, rng: np.random.Generator) -> np.ndarray:
     """Random brightness, contrast and saturation, each a factor in [1 - strength, 1 + strength]; uint8 out."""
     x = np.asarray(clip, dtype=np.float32)

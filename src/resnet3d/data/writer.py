@@ -11,7 +11,7 @@ import numpy as np
 from resnet3d.io import atomic_path
 
 # Container suffix -> default codec.
-DEFAULT_CODECS = {".mp4": "libx264", ".mkv": "libx264", ".avi": "mpeg4", ".webm": "libvpx-vp9"}
+DEFAULT_CODECS = {".mp4": "libx264", ".mkv": "libx264", ".ts": "libx264", ".avi": "mpeg4", ".webm": "libvpx-vp9"}
 
 
 def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 25.0, *, codec: str | None = None,
@@ -49,4 +49,4 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 25.
 
 
 def _container_format(path: Path) -> str:
-    return {".mp4": "mp4", ".mkv": "matroska", ".avi": "avi", ".webm": "webm", ".mov": "mov"}.get(path.suffix.lower(), "mp4")
+    return {".mp4": "mp4", ".mkv": "matroska", ".avi": "avi", ".webm": "webm", ".mov": "mov", ".ts": "mpegts"}.get(path.suffix.lower(), "mp4")

@@ -106,16 +106,9 @@ class InferenceSetup:
                         t_stride: int | None = None, input_size: int | None = None, stride: int | None = None,
                         labels: str | Path | None = None) -> "InferenceSetup":
         """Load a checkpoint; options left as None come from its metadata."""
-        from resnet3d.data.transforms import build_eval_transform
-        from resnet3d.models.checkpoint import load_model
-
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        network, meta = load_model(path)
-        windowing = Windowing(clip_length or meta.clip_length, t_stride or meta.t_stride, stride)
-        if windowing.stride is not None and windowing.stride < 1:
-            raise Resnet3dError(f"--stride must be >= 1, got {windowing.stride}")
-        transform = build_eval_transform(input_size or meta.input_size, meta.normalization)
-        names = class_names(meta, network.num_classes, labels)
+        network, meta, windowing, transform, names = load_protocol(path, clip_length=clip_length, t_stride=t_stride,
+                                                                   input_size=input_size, stride=stride, labels=labels)
         try:
             model = InferenceModel(network, device=device, precision=precision, mode=mode, compile=compile)
         except ValueError as e:
@@ -133,6 +126,21 @@ class InferenceSetup:
         speed = clips / seconds if seconds > 0 else math.nan
         return cost_report(self.network, self.windowing.clip_length, self.transform.input_size, views_per_video,
                            speed, self.model.precision, str(self.model.device))
+
+
+def load_protocol(path: str | Path, *, clip_length: int | None = None, t_stride: int | None = None,
+                  input_size: int | None = None, stride: int | None = None, labels: str | Path | None = None
+                  ) -> tuple[torch.nn.Module, Any, Windowing, EvalTransform, list[str]]:
+    """The network (eval mode), metadata, windows, transform and class names of a checkpoint; None: its own values."""
+    from resnet3d.data.transforms import build_eval_transform
+    from resnet3d.models.checkpoint import load_model
+
+    network, meta = load_model(path)
+    windowing = Windowing(clip_length or meta.clip_length, t_stride or meta.t_stride, stride)
+    if windowing.stride is not None and windowing.stride < 1:
+        raise Resnet3dError(f"--stride must be >= 1, got {windowing.stride}")
+    transform = build_eval_transform(input_size or meta.input_size, meta.normalization)
+    return network, meta, windowing, transform, class_names(meta, network.num_classes, labels)
 
 
 def class_names(meta: Any, num_classes: int, labels: str | Path | None = None) -> list[str]:
@@ -201,6 +209,16 @@ def stream_windows(source, windowing: Windowing, resize: Callable[[np.ndarray], 
     raise VideoError(source.path, f"stream ended before frame {int(clips[w].max())} of {n}")
 
 
+def frame_shrinker(transform: EvalTransform) -> Callable[[np.ndarray], np.ndarray]:
+    """Shrink one decoded frame (H, W, 3) to the transform's short side, as `run_video` does before keeping it."""
+    short_side = transform.resize or transform.input_size
+
+    def resize(frame: np.ndarray) -> np.ndarray:
+        return resize_short_side(frame[None], short_side)[0]
+
+    return resize
+
+
 def run_video(path: str | Path, model: Callable[[torch.Tensor], torch.Tensor], windowing: Windowing,
               transform: EvalTransform, *, batch_size: int = 8, kind: str = "video",
               fps: float | None = None) -> VideoOutput:
@@ -208,11 +226,7 @@ def run_video(path: str | Path, model: Callable[[torch.Tensor], torch.Tensor], w
 
     Frames are shrunk to the transform's short side as they are decoded, so a kept frame is small.
     """
-    short_side = transform.resize or transform.input_size
-
-    def resize(frame: np.ndarray) -> np.ndarray:
-        return resize_short_side(frame[None], short_side)[0]
-
+    resize = frame_shrinker(transform)
     frames: list[tuple[int, int]] = []
     outputs: list[torch.Tensor] = []
     batch: list[torch.Tensor] = []

@@ -1,0 +1,88 @@
+"""`resnet3d explain CHECKPOINT VIDEO...`: 3D Grad-CAM heat maps over predict's windows, as MP4, PNG and JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from resnet3d.errors import Resnet3dError
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "explain", help="where the model looks: 3D Grad-CAM heat maps over predict's windows (MP4 + PNG + JSON)",
+        description="Explain predictions with 3D Grad-CAM (or Grad-CAM++) in fp32 with gradients. For every video "
+                    "it writes OUT/NAME.mp4 (each window's input clip with its heat map blended in) and OUT/NAME.png "
+                    "(evenly spaced frames, their heat maps and the window's top-k). The windows are predict's.")
+    p.add_argument("checkpoint", help="model checkpoint (resnet3d, the original's .pth, or a state dict)")
+    p.add_argument("videos", nargs="+", help="video files (or JPEG frame folders)")
+    p.add_argument("-o", "--output-dir", default="explain", help="folder for the MP4 and PNG files (default: explain)")
+    p.add_argument("--target", help="class to explain, by name or index (default: each window's predicted class)")
+    p.add_argument("--layer", help="module whose output is explained, e.g. layer3 or features.denseblock3 "
+                                   "(default: the last stage of convolutional blocks)")
+    p.add_argument("--method", choices=["gradcam", "gradcam++"], default="gradcam", help="default: gradcam")
+    p.add_argument("--json", nargs="?", const="-", metavar="FILE",
+                   help="write per-window scores and heat-map statistics as JSON to FILE (no FILE: standard output)")
+    p.add_argument("--top-k", type=int, default=3, help="classes listed per window (default: 3)")
+    p.add_argument("--strip-frames", type=int, default=8, help="frames in the PNG strip (default: 8)")
+    p.add_argument("--labels", help="text file with one class name per line (default: the checkpoint's names)")
+    p.add_argument("--fps", type=float, help="frame rate for frame folders, which do not store one")
+    g = p.add_argument_group("clips")
+    g.add_argument("--clip-length", type=int, help="frames per clip (default: the checkpoint's)")
+    g.add_argument("--t-stride", type=int, help="temporal stride between a clip's frames (default: the checkpoint's)")
+    g.add_argument("--input-size", type=int, help="crop size in pixels (default: the checkpoint's)")
+    g.add_argument("--stride", type=int, help="frames between window starts (default: the clip span, no overlap)")
+    g.add_argument("--batch-size", type=int, default=4, help="clips per forward/backward pass (default: 4)")
+    g.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available, else cpu)")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from resnet3d.data.video import VideoError, guess_kind
+    from resnet3d.engine.explain import GradCam, explain_video, resolve_target
+    from resnet3d.engine.explain_output import write_explanation
+    from resnet3d.engine.features import check_key, unique_keys
+    from resnet3d.engine.predict import load_protocol, topk_labels
+    from resnet3d.io import atomic_write_text
+
+    if args.top_k < 1 or args.strip_frames < 1 or args.batch_size < 1:
+        raise Resnet3dError("--top-k, --strip-frames and --batch-size must be >= 1")
+    network, meta, windowing, transform, names = load_protocol(
+        args.checkpoint, clip_length=args.clip_length, t_stride=args.t_stride, input_size=args.input_size,
+        stride=args.stride, labels=args.labels)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    cam = GradCam(network, args.layer, args.method, device)
+    target = resolve_target(args.target, names)
+    out_dir = Path(args.output_dir)
+    records, errors = [], []
+    for path, key in zip(args.videos, unique_keys(args.videos)):
+        key = check_key(key)
+        mp4, png = out_dir / f"{key}.mp4", out_dir / f"{key}.png"
+        try:
+            fps, num_frames, windows = explain_video(path, cam, windowing, transform, target=target,
+                                                     batch_size=args.batch_size, kind=guess_kind(path), fps=args.fps)
+            rows, mean_probs = write_explanation(windows, len(windowing.clips(num_frames)), windowing.clip_length, video=str(path),
+                                     overlay_path=mp4, strip_path=png, class_names=names, fps=fps,
+                                     t_stride=windowing.t_stride, k=args.top_k, strip_frames=args.strip_frames)
+        except VideoError as e:
+            errors.append(str(e))
+            print(f"resnet3d: skipped {e}", file=sys.stderr)
+            continue
+        video_top = topk_labels(mean_probs, names, args.top_k)
+        records.append({"video": str(path), "num_frames": num_frames, "fps": fps, "overlay": str(mp4),
+                        "strip": str(png), "top": video_top, "windows": rows})
+        print(f"{path}: {video_top[0]['label']} ({video_top[0]['score']:.3f}), {len(rows)} windows -> {mp4}, {png}",
+              file=sys.stderr)
+    if args.json:
+        text = json.dumps({"checkpoint": str(args.checkpoint), "layer": cam.layer, "method": cam.method,
+                           "target": None if target is None else names[target], "videos": records,
+                           "errors": errors}, indent=2) + "\n"
+        if args.json == "-":
+            sys.stdout.write(text)
+        else:
+            atomic_write_text(args.json, text)
+    return 1 if errors else 0

@@ -1,0 +1,101 @@
+"""What `resnet3d explain` writes: a heat-map overlay MP4, a PNG strip of evenly spaced frames, a JSON record.
+
+The overlay shows what the model saw: every window's clip (resized and centre-cropped, `t_stride` apart), one
+window after another, with the window's map (scaled to its own maximum) blended in a jet colour map.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+
+from resnet3d.data.transforms import resize
+from resnet3d.engine.explain import WindowExplanation
+from resnet3d.engine.predict import _round, topk_labels
+from resnet3d.engine.report import _matplotlib, _save
+
+VIEW_SIZE = 224  # overlay frames are scaled up by a whole factor to at least this short side, for viewing
+
+
+def normalised(cam: np.ndarray) -> np.ndarray:
+    """A map scaled to [0, 1] by its maximum (all zeros stays zeros)."""
+    peak = float(cam.max())
+    return cam / peak if peak > 0 else np.zeros_like(cam)
+
+
+def overlay(frames: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """uint8 (T, H, W, 3) frames blended with a [0, 1] heat map (T, H, W) in the jet colour map."""
+    import matplotlib
+
+    colours = matplotlib.colormaps["jet"](np.clip(heat, 0, 1))[..., :3] * 255
+    return np.clip((1 - alpha) * frames + alpha * colours + 0.5, 0, 255).astype(np.uint8)
+
+
+def _view(frames: np.ndarray) -> np.ndarray:
+    """Frames scaled up by a whole factor to at least VIEW_SIZE on the short side, with even sides for H.264."""
+    h, w = frames.shape[1:3]
+    f = max(1, math.ceil(VIEW_SIZE / min(h, w)))
+    while (h * f) % 2 or (w * f) % 2:
+        f += 1
+    return resize(frames, h * f, w * f)
+
+
+def window_record(win: WindowExplanation, class_names: list[str], k: int, fps: float | None) -> dict:
+    """JSON-ready scores and heat-map statistics of one window."""
+    return {"start_frame": win.start, "end_frame": win.end,
+            "start_sec": _round(win.start / fps) if fps else None, "end_sec": _round(win.end / fps) if fps else None,
+            "target": {"index": win.target, "label": class_names[win.target],
+                       "score": round(float(win.probs[win.target]), 6)},
+            "top": topk_labels(win.probs, class_names, k), "heatmap": win.stats()}
+
+
+def write_explanation(windows: Iterable[WindowExplanation], num_windows: int, clip_length: int, *, video: str,
+                      overlay_path: Path, strip_path: Path, class_names: list[str], fps: float | None, t_stride: int,
+                      k: int = 3, strip_frames: int = 8) -> tuple[list[dict], torch.Tensor]:
+    """Write the overlay MP4 and the PNG strip of one video's windows; returns the window records and mean probs."""
+    from resnet3d.data.writer import write_video
+
+    total = num_windows * clip_length
+    picks = set(np.linspace(0, total - 1, min(strip_frames, total)).round().astype(int).tolist())
+    records: list[dict] = []
+    probs: list[torch.Tensor] = []
+    strip: list[tuple[np.ndarray, np.ndarray, str]] = []
+
+    def frames() -> Iterator[np.ndarray]:
+        for w, win in enumerate(windows):
+            blended = overlay(win.frames, normalised(win.cam))
+            records.append(window_record(win, class_names, k, fps))
+            probs.append(win.probs)
+            for t in range(clip_length):
+                if w * clip_length + t in picks:
+                    strip.append((win.frames[t], blended[t], _caption(win, t, t_stride, class_names, k)))
+            yield from _view(blended)
+
+    write_video(overlay_path, frames(), fps=(fps or 15.0) / t_stride)
+    write_strip(strip_path, strip, title=video)
+    return records, torch.stack(probs).mean(0)
+
+
+def _caption(win: WindowExplanation, t: int, t_stride: int, class_names: list[str], k: int) -> str:
+    top = "\n".join(f"{e['label']} {e['score']:.2f}" for e in topk_labels(win.probs, class_names, k))
+    return f"frame {win.start + t * t_stride}\n{top}"
+
+
+def write_strip(path: Path, strip: list[tuple[np.ndarray, np.ndarray, str]], title: str) -> None:
+    """A PNG of the picked frames (top row) above their heat-map overlays (bottom row), captioned with the top-k."""
+    plt = _matplotlib()
+    n = len(strip)
+    fig, axes = plt.subplots(2, n, figsize=(1.9 * n + 0.4, 5.0), dpi=110, squeeze=False)
+    for i, (frame, blended, caption) in enumerate(strip):
+        axes[0, i].imshow(frame)
+        axes[1, i].imshow(blended)
+        axes[0, i].set_title(caption, fontsize=7, loc="left")
+        for ax in axes[:, i]:
+            ax.set_axis_off()
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)

@@ -35,4 +35,4 @@ def run_stream(args: argparse.Namespace, setup, source: str) -> int:
         print("summary " + json.dumps(summary), file=sys.stderr)
     if end.error:
         print(f"resnet3d: {end.error}", file=sys.stderr)
-    return 1 if end.reason == "failed" or not scored else 0
+    return 1 if end.error or not scored else 0

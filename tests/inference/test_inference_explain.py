@@ -63,7 +63,7 @@ def test_targets_and_layers_are_checked():
         GradCam(model, "fc")(torch.randn(2, 3, 8, 32, 32))
 
 
-# -------------------------------------------------------------------------------- the trained tiny model looks at the object
+# ---------------------------------------------------------------------- the trained tiny model looks at the object
 
 MOTIONS = ["move_left", "move_right", "move_up", "move_down"]
 T, S = 8, 32
@@ -151,8 +151,9 @@ def test_explain_cli_writes_overlay_strip_and_json_over_predicts_windows(tmp_pat
     assert main(["predict", str(tiny_checkpoint), str(synth_video), "--stride", "6", "--precision", "fp32",
                  "-o", str(tmp_path / "p.json"), "--quiet"]) == 0
     predicted = json.loads((tmp_path / "p.json").read_text())["videos"][0]
-    assert [(w["start_frame"], w["end_frame"]) for w in video["windows"]] == \
-        [(w["start_frame"], w["end_frame"]) for w in predicted["windows"]] == [(0, 8), (6, 14), (12, 20), (18, 26), (22, 30)]
+    spans = [(w["start_frame"], w["end_frame"]) for w in video["windows"]]
+    assert spans == [(w["start_frame"], w["end_frame"]) for w in predicted["windows"]]
+    assert spans == [(0, 8), (6, 14), (12, 20), (18, 26), (22, 30)]
     for mine, theirs in zip(video["windows"], predicted["windows"]):
         assert [e["label"] for e in mine["top"]] == [e["label"] for e in theirs["top"][:3]]
         assert max(abs(a["score"] - b["score"]) for a, b in zip(mine["top"], theirs["top"])) < 1e-5

@@ -134,3 +134,13 @@ def test_stalled_stream_is_reported_and_closed(tiny_checkpoint, ts_video, file_w
     assert [w[0] for w in got] == starts
     regular = [w for w in got if w[0] % 4 == 0]
     _same(regular, [w for w in file_windows if w[0] in {s for s, _, _ in regular}])
+
+
+def test_live_input_misuse_gives_one_line_errors(tiny_checkpoint, ts_video, capsys):
+    ckpt = str(tiny_checkpoint)
+    assert main(["predict", ckpt, "-", str(ts_video)]) == 2
+    assert "must be the only input" in capsys.readouterr().err
+    assert main(["predict", ckpt, "tcp://127.0.0.1:9", "--format", "csv"]) == 2
+    assert "JSON lines, not CSV" in capsys.readouterr().err
+    assert main(["explain", ckpt, "udp://127.0.0.1:9"]) == 2
+    assert "live inputs are for predict" in capsys.readouterr().err

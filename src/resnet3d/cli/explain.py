@@ -29,6 +29,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--strip-frames", type=int, default=8, help="frames in the PNG strip (default: 8)")
     p.add_argument("--labels", help="text file with one class name per line (default: the checkpoint's names)")
     p.add_argument("--fps", type=float, help="frame rate for frame folders, which do not store one")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary lines")
     g = p.add_argument_group("clips")
     g.add_argument("--clip-length", type=int, help="frames per clip (default: the checkpoint's)")
     g.add_argument("--t-stride", type=int, help="temporal stride between a clip's frames (default: the checkpoint's)")
@@ -41,8 +42,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     import torch
+    from tqdm import tqdm
 
-    from resnet3d.data.video import VideoError, guess_kind
+    from resnet3d.data.video import VideoError, guess_kind, is_stream
     from resnet3d.engine.explain import GradCam, explain_video, resolve_target
     from resnet3d.engine.explain_output import write_explanation
     from resnet3d.engine.features import check_key, unique_keys
@@ -51,7 +53,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.top_k < 1 or args.strip_frames < 1 or args.batch_size < 1:
         raise Resnet3dError("--top-k, --strip-frames and --batch-size must be >= 1")
-    network, meta, windowing, transform, names = load_protocol(
+    live = [v for v in args.videos if is_stream(v)]
+    if live:
+        raise Resnet3dError(f"{live[0]}: explain reads video files; live inputs are for predict")
+    network, _, windowing, transform, names = load_protocol(
         args.checkpoint, clip_length=args.clip_length, t_stride=args.t_stride, input_size=args.input_size,
         stride=args.stride, labels=args.labels)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -65,9 +70,13 @@ def run(args: argparse.Namespace) -> int:
         try:
             fps, num_frames, windows = explain_video(path, cam, windowing, transform, target=target,
                                                      batch_size=args.batch_size, kind=guess_kind(path), fps=args.fps)
-            rows, mean_probs = write_explanation(windows, len(windowing.clips(num_frames)), windowing.clip_length, video=str(path),
-                                     overlay_path=mp4, strip_path=png, class_names=names, fps=fps,
-                                     t_stride=windowing.t_stride, k=args.top_k, strip_frames=args.strip_frames)
+            count = len(windowing.clips(num_frames))
+            windows = tqdm(windows, total=count, desc=key, unit="window", disable=args.quiet, dynamic_ncols=True,
+                           file=sys.stderr, leave=False)
+            rows, mean_probs = write_explanation(
+                windows, count, windowing.clip_length, video=str(path), overlay_path=mp4,
+                strip_path=png, class_names=names, fps=fps, t_stride=windowing.t_stride, k=args.top_k,
+                strip_frames=args.strip_frames)
         except VideoError as e:
             errors.append(str(e))
             print(f"resnet3d: skipped {e}", file=sys.stderr)
@@ -75,8 +84,9 @@ def run(args: argparse.Namespace) -> int:
         video_top = topk_labels(mean_probs, names, args.top_k)
         records.append({"video": str(path), "num_frames": num_frames, "fps": fps, "overlay": str(mp4),
                         "strip": str(png), "top": video_top, "windows": rows})
-        print(f"{path}: {video_top[0]['label']} ({video_top[0]['score']:.3f}), {len(rows)} windows -> {mp4}, {png}",
-              file=sys.stderr)
+        if not args.quiet:
+            print(f"{path}: {video_top[0]['label']} ({video_top[0]['score']:.3f}), {len(rows)} windows -> {mp4}, "
+                  f"{png}", file=sys.stderr)
     if args.json:
         text = json.dumps({"checkpoint": str(args.checkpoint), "layer": cam.layer, "method": cam.method,
                            "target": None if target is None else names[target], "videos": records,

@@ -40,9 +40,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="output file (default: standard output)")
     p.add_argument("--fps", type=float, help="frame rate for frame folders, which do not store one")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
-    g = p.add_argument_group("live input (one SOURCE: '-' for standard input, rtsp/http/udp/tcp URL, pipe, /dev/video0)")
+    g = p.add_argument_group("live input (one SOURCE: '-' for standard input, an rtsp/http/udp/tcp URL, a named "
+                             "pipe, /dev/video0)")
     g.add_argument("--timeout", type=float, default=10.0,
-                   help="seconds without a frame after which a live input counts as stalled and is closed (default: 10)")
+                   help="seconds without a frame after which a live input is stalled and closed (default: 10)")
     g.add_argument("--duration", type=float, help="stop a live input after this many seconds of stream time")
     g.add_argument("--frames", type=int, help="stop a live input after this many frames")
     add_inference_args(p, stride_help="frames between window starts (default: the clip span, no overlap)")
@@ -71,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
     if live:
         if len(args.videos) > 1:
             raise Resnet3dError(f"a live input ({live[0]}) must be the only input of predict")
+        if fmt == "csv":
+            raise Resnet3dError("a live input is written as JSON lines, not CSV")
         from resnet3d.cli.predict_stream import run_stream
 
         return run_stream(args, setup, live[0])

@@ -49,4 +49,5 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 25.
 
 
 def _container_format(path: Path) -> str:
-    return {".mp4": "mp4", ".mkv": "matroska", ".avi": "avi", ".webm": "webm", ".mov": "mov", ".ts": "mpegts"}.get(path.suffix.lower(), "mp4")
+    formats = {".mp4": "mp4", ".mkv": "matroska", ".avi": "avi", ".webm": "webm", ".mov": "mov", ".ts": "mpegts"}
+    return formats.get(path.suffix.lower(), "mp4")

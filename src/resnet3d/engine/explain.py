@@ -70,10 +70,11 @@ class GradCam:
             self.module = network.get_submodule(self.layer)
         except AttributeError:
             names = [n for n, _ in network.named_children()]
-            raise ExplainError(f"no module {self.layer!r} in the network (top-level modules: {', '.join(names)})") from None
+            raise ExplainError(f"no module {self.layer!r} in the network (top-level: {', '.join(names)})") from None
         self.method = method
 
-    def __call__(self, clips: torch.Tensor, target: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __call__(self, clips: torch.Tensor, target: int | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(B, C, T, H, W) clips -> logits (B, K), target classes (B,), maps (B, T, H, W) float32 >= 0, on the CPU."""
         captured: list[torch.Tensor] = []
 
@@ -88,7 +89,7 @@ class GradCam:
             with torch.enable_grad():
                 x = clips.to(self.device, torch.float32).requires_grad_(True)
                 logits = self.network(x)
-                targets = logits.argmax(1) if target is None else torch.full_like(logits[:, 0], target, dtype=torch.long)
+                targets = logits.argmax(1) if target is None else torch.full((len(logits),), target)
                 if not captured:
                     raise ExplainError(f"layer {self.layer!r} is not used in the forward pass")
                 activation = captured[-1]

@@ -68,7 +68,8 @@ class _Held:
         """Frames at absolute `indices` (all held), stream times of the first and last, and the last's arrival."""
         first = self.count - len(self.frames)
         picked = [self.frames[int(i) - first] for i in indices]
-        return np.stack([f for f, _, _ in picked]), picked[0][1], max(t for _, t, _ in picked), max(a for *_, a in picked)
+        last = max(picked, key=lambda p: p[2])  # the latest to arrive (a loop-padded clip repeats earlier frames)
+        return np.stack([f for f, _, _ in picked]), picked[0][1], last[1], last[2]
 
 
 def live_windows(frames: Iterable[tuple[np.ndarray, float]], windowing: Windowing, end: StreamEnd, *,

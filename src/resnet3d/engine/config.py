@@ -49,7 +49,7 @@ class DataConfig:
     crop_min_ratio: float = 0.75  # original: --train_crop_min_ratio
     hflip: bool = True  # original: --no_hflip inverted
     color_jitter: float = 0.0  # brightness/contrast/saturation strength; 0: off (the original's --colorjitter was a no-op)
-    normalization: str | None = None  # kinetics | activitynet | 0.5 | hara2018; None: the pretrained model's, else kinetics
+    normalization: str | None = None  # kinetics | activitynet | 0.5 | hara2018 | flow; None: the pretrained model's, else kinetics (flow for flow data)
     value_scale: float = 1.0  # original: --value_scale
     val_clips: int = 3  # clips per validation video (original: --n_val_samples)
     batch_size: int = 128  # clips per optimizer step, all processes and accumulation steps together
@@ -126,7 +126,7 @@ class TrainConfig:
 CHOICES: dict[str, tuple] = {
     "data.train_crop": ("random", "corner", "center"),
     "data.train_temporal": ("random", "center", "segments"),
-    "data.normalization": (None, "kinetics", "activitynet", "0.5", "hara2018"),
+    "data.normalization": (None, "kinetics", "activitynet", "0.5", "hara2018", "flow"),
     "optim.name": ("sgd", "adamw"),
     "schedule.name": ("multistep", "plateau", "cosine"),
     "run.device": ("auto", "cpu", "cuda"),

@@ -106,6 +106,7 @@ def forward_backward(net: nn.Module, clips: torch.Tensor, labels: torch.Tensor, 
 
 
 def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
+    from resnet3d.data.flow import index_channels
     from resnet3d.models.checkpoint import read_checkpoint
 
     start_time = time.perf_counter()
@@ -123,7 +124,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
 
     # ---- data index, model, data sets -------------------------------------------------------------------------
     index = _read_index(config)
-    model, meta = _build_model(config, list(index.classes), resume_path)
+    model, meta = _build_model(config, list(index.classes), resume_path, index_channels(index))
     config.model.num_classes = meta.num_classes
     train_set, val_set = _build_datasets(config, index, meta.normalization)
     micro = _micro_batch(config, ctx)
@@ -355,10 +356,15 @@ def _read_index(config: TrainConfig) -> Any:
     return read_index(config.data.index, config.data.format, videos=config.data.root, split=config.data.split)
 
 
-def _build_model(config: TrainConfig, classes: list[str], resume_path: Path | None) -> tuple[nn.Module, Any]:
-    """A fresh model, a pretrained one with a new head, or the exact model of the checkpoint we resume."""
+def _build_model(config: TrainConfig, classes: list[str], resume_path: Path | None,
+                 channels: int = 3) -> tuple[nn.Module, Any]:
+    """A fresh model, a pretrained one with a new head, or the exact model of the checkpoint we resume.
+
+    `channels` is what the data has (2 for optical flow): a fresh model gets that many inputs, a pretrained one
+    with another count gets its stem filters averaged over the channels (TSN's cross-modality init).
+    """
     from resnet3d.models.checkpoint import ModelMeta, load_model
-    from resnet3d.models.finetune import freeze_until, replace_head
+    from resnet3d.models.finetune import adapt_input_channels, freeze_until, replace_head
     from resnet3d.models.registry import create_model
     from resnet3d.normalization import get_normalization
 
@@ -371,22 +377,27 @@ def _build_model(config: TrainConfig, classes: list[str], resume_path: Path | No
         model, meta = load_model(config.model.pretrained)
         if model.num_classes != num_classes or list(meta.class_names or []) != classes:
             replace_head(model, num_classes)
+        adapt_input_channels(model, channels)
     else:
         try:
-            model = create_model(config.model.arch, num_classes=num_classes, **config.model.options)
+            model = create_model(config.model.arch, num_classes=num_classes,
+                                 **{"n_input_channels": channels, **config.model.options})
         except (TypeError, ValueError, Resnet3dError) as e:
             raise ConfigError(f"model.arch/model.options: {e}") from None
         meta = None
+    if model.arch_options.get("n_input_channels", 3) != channels:
+        raise ConfigError(f"model.options: the model takes {model.arch_options.get('n_input_channels', 3)} input "
+                          f"channels, but the videos of {config.data.index} have {channels}")
     if config.model.freeze_until is not None:
         if config.model.pretrained is None and resume_path is None:
             raise ConfigError("model.freeze_until: freezing layers needs model.pretrained")
         freeze_until(model, config.model.freeze_until)
     if config.data.normalization is not None:
         normalization = get_normalization(config.data.normalization, config.data.value_scale)
-    elif meta is not None:
+    elif meta is not None and len(meta.normalization.mean) == channels:
         normalization = meta.normalization
     else:
-        normalization = get_normalization("kinetics", config.data.value_scale)
+        normalization = get_normalization("flow" if channels == 2 else "kinetics", config.data.value_scale)
     config.model.arch = model.arch_name
     meta = ModelMeta(arch=model.arch_name, num_classes=num_classes, options=dict(model.arch_options),
                      class_names=classes, normalization=normalization.channels(model.arch_options.get("n_input_channels", 3)),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from resnet3d.errors import Resnet3dError
 
-FORMATS = ("hara-json", "list", "folders", "kinetics-csv", "ucf101", "hmdb51", "activitynet", "resnet3d")
+FORMATS = ("hara-json", "list", "folders", "kinetics-csv", "ucf101", "hmdb51", "activitynet", "mit", "resnet3d")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -16,7 +16,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("data", help="video data: build an index, check videos, prepare fast copies",
                               description="Video data tools. Any annotation source (the original's JSON, "
                                           "'path label' lists, class folders, Kinetics CSVs, UCF-101/HMDB-51 "
-                                          "splits, ActivityNet) becomes one index.")
+                                          "splits, ActivityNet, Moments in Time) becomes one index.")
     sub = p.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
 
     q = sub.add_parser("index", help="read an annotation source and write our index or the original's JSON",

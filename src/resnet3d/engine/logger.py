@@ -11,8 +11,8 @@ from typing import Any
 from resnet3d.io import atomic_write_text
 
 EPOCH_FIELDS = ["epoch", "step", "lr", "train_loss", "train_clip_top1", "val_loss", "val_clip_top1", "val_clip_top5",
-                "val_video_top1", "val_video_top5", "val_mean_class_accuracy", "clips_per_s", "data_time_s",
-                "epoch_time_s", "bad_files"]
+                "val_video_top1", "val_video_top5", "val_mean_class_accuracy", "ema_val_loss", "ema_val_clip_top1",
+                "ema_val_video_top1", "clips_per_s", "data_time_s", "epoch_time_s", "bad_files"]
 STEP_FIELDS = ["epoch", "step", "lr", "loss", "clip_top1", "clips_per_s", "data_time_s"]
 
 

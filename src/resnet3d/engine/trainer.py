@@ -32,6 +32,7 @@ from resnet3d.engine.config import ConfigError, TrainConfig, apply_dict, apply_o
 from resnet3d.engine.distributed import DistContext, all_reduce_sum, setup, teardown
 from resnet3d.engine.evaluate import evaluate
 from resnet3d.engine.precision import autocast, prepare_for_training, resolve_precision, to_channels_last
+from resnet3d.engine.recipes import WeightEMA, build_mixer, ema_metrics, mix_batch
 from resnet3d.errors import Resnet3dError
 from resnet3d.io import atomic_path, atomic_write_json, atomic_write_text
 
@@ -156,6 +157,8 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
     scaler = torch.amp.GradScaler(ctx.device.type, enabled=precision == "fp16")
     criterion = nn.CrossEntropyLoss(label_smoothing=config.optim.label_smoothing)
     val_criterion = nn.CrossEntropyLoss()
+    mixer = build_mixer(config.optim, meta.num_classes, config.run.seed)
+    ema = WeightEMA(model, config.optim.ema) if config.optim.ema > 0 else None
 
     # ---- where we start: fresh or from a checkpoint ----------------------------------------------------------
     epoch, step, step_in_epoch, sums = 1, 0, 0, [0.0] * 5
@@ -166,6 +169,8 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
+        if ema is not None and state.get("ema"):
+            ema.load_state_dict(state["ema"])
         rng = state["rng"]
         ckpt.set_rng_state(rng[ctx.rank] if len(rng) == ctx.world_size else rng[0])
         epoch, step, step_in_epoch = state["epoch"] + 1, state["step"], state["step_in_epoch"]
@@ -196,7 +201,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict(), "rng": rngs, "config": config.to_dict(), "history": history,
                 "best": best, "elapsed_s": elapsed_before + time.perf_counter() - start_time,
-                "world_size": ctx.world_size,
+                "world_size": ctx.world_size, "ema": ema.state_dict() if ema is not None else None,
             }
             save_model(path, model, meta, extra={"training": training})
         return path
@@ -223,12 +228,13 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
                 data_time += time.perf_counter() - tick
                 clips = clips.to(ctx.device, non_blocking=True)
                 labels = labels.to(ctx.device, non_blocking=True)
+                clips, targets = mix_batch(mixer, clips, labels, (step, ctx.rank, i % config.optim.accumulate))
                 if config.run.channels_last:
                     clips = to_channels_last(clips)
                 last_micro = (i + 1) % config.optim.accumulate == 0
                 sync = nullcontext() if last_micro or not ctx.distributed else net.no_sync()
                 with sync:
-                    logits, loss = forward_backward(net, clips, labels, criterion, precision=precision, scaler=scaler,
+                    logits, loss = forward_backward(net, clips, targets, criterion, precision=precision, scaler=scaler,
                                                     accumulate=config.optim.accumulate)
                 with torch.no_grad():
                     hits = (logits.argmax(1) == labels).sum()
@@ -251,6 +257,8 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
                 scaler.step(optimizer)
                 scaler.update()
                 optimizer.zero_grad(set_to_none=True)
+                if ema is not None:
+                    ema.update(model)
                 if config.schedule.name != "plateau":
                     scheduler.step()
                 step += 1
@@ -279,20 +287,24 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
                 break
 
             # ---- validation, plateau schedule, epoch log ------------------------------------------------------
-            result = None
+            result = ema_result = None
             if val_loader is not None:
                 if hasattr(val_set, "set_epoch"):
                     val_set.set_epoch(epoch)
                 result = evaluate(model, val_loader, device=ctx.device, precision=precision, criterion=val_criterion,
                                   distributed=ctx.distributed, progress=config.run.progress and ctx.is_main)
+                if ema is not None:
+                    ema_result = evaluate(ema.module, val_loader, device=ctx.device, precision=precision,
+                                          criterion=val_criterion, distributed=ctx.distributed, progress=False)
                 if config.schedule.name == "plateau":
                     scheduler.step(result.loss)
             bad = int(all_reduce_sum([_bad_files(train_set, val_set)], ctx)[0])
-            row = _epoch_row(epoch, step, lr, sums, result, bad)
+            row = {**_epoch_row(epoch, step, lr, sums, result, bad), **ema_metrics(ema_result)}
             history.append(row)
-            is_best = result is not None and (best["video_top1"] is None or result.video_top1 > best["video_top1"])
+            chosen = ema_result if ema_result is not None else result  # with EMA on, the EMA weights are kept as best
+            is_best = chosen is not None and (best["video_top1"] is None or chosen.video_top1 > best["video_top1"])
             if is_best:
-                best = {"epoch": epoch, "video_top1": result.video_top1}
+                best = {"epoch": epoch, "video_top1": chosen.video_top1}
             if ctx.is_main:
                 epoch_log.write(row)
                 board.scalars({f"epoch/{k}": row[k] for k in logs.EPOCH_FIELDS[2:-1]}, step)
@@ -302,7 +314,12 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
             sums, step_in_epoch = [0.0] * 5, 0
             last_path = save("last", epoch, 0)
             if ctx.is_main:
-                if is_best:
+                if is_best and ema is not None:
+                    from resnet3d.models.checkpoint import save_model
+
+                    save_model(run_dir / ckpt.CHECKPOINT_DIR / "best.pth", ema.module, meta,
+                               extra={"weights": "ema", "ema_decay": ema.decay, "epoch": epoch})
+                elif is_best:
                     _copy_atomic(last_path, run_dir / ckpt.CHECKPOINT_DIR / "best.pth")
                 if config.run.keep_last:
                     _copy_atomic(last_path, ckpt.epoch_path(run_dir, epoch))

@@ -73,6 +73,23 @@ def test_prepare_flow_is_resumable(flow_index):
     assert counts["converted"] == 0 and counts["already_done"] == 1 and again.records[0].kind == "flow"
 
 
+def test_prepare_to_flow_cli_honours_the_bound(flow_index, tmp_path):
+    from resnet3d.cli import main
+
+    _, _, _, src = flow_index
+    src.save(tmp_path / "src.json")
+    out = tmp_path / "cli"
+    assert main(["data", "prepare", str(tmp_path / "src.json"), "--to", "flow", "--flow-bound", "10",
+                 "--short-side", "0", "--jobs", "1", "--quiet", "--out-dir", str(out)]) == 0
+    (record,) = VideoIndex.load(out / "index.json").records
+    assert record.kind == "flow"
+    with h5py.File(record.path, "r") as f:
+        assert f.attrs["flow_bound"] == 10.0
+    with open_video(record.path, record.kind) as source:
+        u = dequantize(source.read([0]), bound=10.0)[0, TOP + 4:TOP + SIZE - 4, LEFT + 4:LEFT + SIZE - 4, 0]
+    assert u.mean() == pytest.approx(SPEED, abs=0.3)
+
+
 def original_flow_loader(path, frame_indices):
     """The original's VideoLoaderFlowHDF5 + PickFirstChannels(2): PIL images u, v, a dummy third channel."""
     with h5py.File(path, "r") as f:

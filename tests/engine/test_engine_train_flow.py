@@ -42,6 +42,11 @@ def test_explicit_channels_that_do_not_match_the_data_are_a_config_error(tiny_co
         train(tiny_config("model.options={widen_factor: 0.125, n_input_channels: 2}"))
 
 
+def test_colour_jitter_on_flow_is_a_config_error(tiny_config, flow_index):
+    with pytest.raises(ConfigError, match="data.color_jitter: colour jitter needs RGB videos"):
+        train(tiny_config(f"data.index={flow_index}", "data.color_jitter=0.2"))
+
+
 def test_rgb_weights_fine_tuned_on_flow_start_from_the_mean_rgb_filter(tiny_config, flow_index, tmp_path):
     rgb = train(tiny_config("schedule.epochs=1", "run.precision=fp32", out="rgb"))
     rgb_model, _ = load_model(rgb.last_checkpoint)

@@ -405,6 +405,9 @@ def _build_model(config: TrainConfig, classes: list[str], resume_path: Path | No
     if model.arch_options.get("n_input_channels", 3) != channels:
         raise ConfigError(f"model.options: the model takes {model.arch_options.get('n_input_channels', 3)} input "
                           f"channels, but the videos of {config.data.index} have {channels}")
+    if channels != 3 and config.data.color_jitter:
+        raise ConfigError(f"data.color_jitter: colour jitter needs RGB videos, but {config.data.index} has "
+                          f"{channels}-channel ones (optical flow); set data.color_jitter=0")
     if config.model.freeze_until is not None:
         if config.model.pretrained is None and resume_path is None:
             raise ConfigError("model.freeze_until: freezing layers needs model.pretrained")

@@ -29,8 +29,8 @@ def test_mixup_mixes_the_labels_with_the_same_lambda_as_the_pixels():
         own, partner = b + 1.0, B - b  # the partner of clip b is clip B - 1 - b
         pixel_lam = (mixed[b] - partner) / (own - partner)
         assert torch.allclose(pixel_lam, torch.full_like(pixel_lam, lam), atol=1e-6)
-        expected = lam * torch.nn.functional.one_hot(labels[b], 3) + (1 - lam) * torch.nn.functional.one_hot(labels[B - 1 - b], 3)
-        assert torch.allclose(targets[b], expected.float(), atol=1e-7)
+        one_hot = torch.nn.functional.one_hot(labels, 3).float()
+        assert torch.allclose(targets[b], lam * one_hot[b] + (1 - lam) * one_hot[B - 1 - b], atol=1e-7)
     assert torch.allclose(targets.sum(1), torch.ones(B))
 
 

@@ -43,9 +43,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     q = sub.add_parser("prepare", help="re-encode small with short keyframe intervals, extract JPEG / HDF5, or flow",
                        description="Convert every video of INDEX_OR_ROOT into OUT_DIR/<label>/<id>: H.264 MP4 at "
                                    "--short-side with a keyframe every --gop frames (the cheapest loading "
-                                   "speed-up), JPEG frame folders, HDF5 files, or optical flow (Farneback, clipped to "
-                                   "+-FLOW_BOUND px, as the original's HDF5 video_u/video_v). Parallel and resumable (finished "
-                                   "files are skipped); writes OUT_DIR/index.json.")
+                                   "speed-up), JPEG frame folders, HDF5 files, or optical flow (Farneback, clipped "
+                                   "to +-FLOW_BOUND px, as the original's HDF5 video_u/video_v). Parallel and "
+                                   "resumable (finished files are skipped); writes OUT_DIR/index.json.")
     q.add_argument("source", metavar="INDEX_OR_ROOT", help="index, annotation file or video folder")
     _add_source_args(q)
     q.add_argument("--out-dir", required=True, help="output folder")

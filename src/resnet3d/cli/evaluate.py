@@ -76,7 +76,6 @@ def _evaluate(args: argparse.Namespace, checkpoint: str, data: str, root: str | 
 
     from resnet3d.data.annotations import read_index
     from resnet3d.data.datasets import MultiViewDataset, collate_views
-    from resnet3d.data.flow import index_channels
     from resnet3d.data.transforms import build_eval_transform
     from resnet3d.engine import evaluate as engine
     from resnet3d.engine.precision import prepare_for_inference, resolve_precision
@@ -92,10 +91,7 @@ def _evaluate(args: argparse.Namespace, checkpoint: str, data: str, root: str | 
         counts = ", ".join(f"{k}: {v}" for k, v in index.subset_counts().items())
         raise Resnet3dError(f"{data}: no {args.subset!r} videos ({counts}); choose another --subset")
     class_names = _check_classes(list(index.classes), meta, network.num_classes, data, checkpoint)
-    channels, wanted = index_channels(subset), network.arch_options.get("n_input_channels", 3)
-    if channels != wanted:
-        hint = " (a flow model: give the flow videos with --flow-data)" if wanted == 2 else ""
-        raise Resnet3dError(f"{checkpoint} takes {wanted} input channels, but the videos of {data} have {channels}{hint}")
+    _check_channels(subset, network, data, checkpoint)
 
     clip_length, t_stride = args.clip_length or meta.clip_length, args.t_stride or meta.t_stride
     input_size = args.input_size or meta.input_size
@@ -170,6 +166,17 @@ def _check_classes(index_classes: list[str], meta, num_classes: int, data: str, 
         raise Resnet3dError(f"{data}: class {diff} is {index_classes[diff]!r}, but {checkpoint} calls output {diff} "
                             f"{meta.class_names[diff]!r}; the class lists must be the same, in the same order")
     return index_classes
+
+
+def _check_channels(subset, network, data: str, checkpoint: str) -> None:
+    """RGB models on RGB videos, flow models on flow videos."""
+    from resnet3d.data.flow import index_channels
+
+    channels, wanted = index_channels(subset), network.arch_options.get("n_input_channels", 3)
+    if channels != wanted:
+        hint = " (a flow model: give the flow videos with --flow-data)" if wanted == 2 else ""
+        raise Resnet3dError(f"{checkpoint} takes {wanted} input channels, but the videos of {data} have "
+                            f"{channels}{hint}")
 
 
 def _default_out(checkpoint: Path) -> Path:

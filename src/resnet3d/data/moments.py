@@ -59,7 +59,8 @@ def _rows(path: Path, subset: str) -> list[tuple[int, str, str | None]]:
             rows.append((n, cells[0], cells[1] if len(cells) == 4 else None))
             continue
         alone = ", or PATH alone" if subset == "testing" else ""
-        raise AnnotationError(f"{path}:{n}: expected 'PATH,LABEL,VOTES,VOTES' (4 columns{alone}), got {','.join(cells)!r}")
+        raise AnnotationError(f"{path}:{n}: expected 'PATH,LABEL,VOTES,VOTES' (4 columns{alone}), "
+                              f"got {','.join(cells)!r}")
     return rows
 
 

@@ -69,3 +69,19 @@ def test_torchrun_resume_with_mixing_and_ema_equals_the_uninterrupted_run(odd_in
     assert ema_a["updates"] == ema_b["updates"] == 6
     assert_same(raw_a, raw_b)
     assert_same(ema_a["weights"], ema_b["weights"])
+
+
+def test_a_run_logged_before_the_ema_columns_resumes_with_its_own_header(tiny_config):
+    from resnet3d.engine import logger as logs
+
+    first = train(tiny_config("schedule.epochs=1"))
+    epochs_csv = first.run_dir / "train_epochs.csv"
+    old_fields = [f for f in logs.EPOCH_FIELDS if not f.startswith("ema_")]
+    rows = logs.read_csv(epochs_csv)
+    epochs_csv.write_text(",".join(old_fields) + "\n" + "".join(
+        ",".join(r[f] for f in old_fields) + "\n" for r in rows))
+    second = train(resume_config(first.run_dir, ["schedule.epochs=2"]))
+    assert second.epochs_done == 2
+    resumed = logs.read_csv(epochs_csv)
+    assert list(resumed[0]) == old_fields and [r["epoch"] for r in resumed] == ["1", "2"]
+    assert all(len(line.split(",")) == len(old_fields) for line in epochs_csv.read_text().splitlines())

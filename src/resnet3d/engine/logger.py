@@ -17,11 +17,15 @@ STEP_FIELDS = ["epoch", "step", "lr", "loss", "clip_top1", "clips_per_s", "data_
 
 
 class CsvLog:
-    """One CSV file with a header, one flushed row per call; reopening keeps earlier rows (resume)."""
+    """One CSV file with a header, one flushed row per call; reopening keeps earlier rows (resume) and the file's
+    own columns (a run started by an older version keeps its header)."""
 
     def __init__(self, path: Path, fields: list[str]):
-        self.path, self.fields = path, fields
         fresh = not path.exists() or path.stat().st_size == 0
+        if not fresh:
+            with open(path, newline="", encoding="utf-8") as f:
+                fields = next(csv.reader(f), None) or fields
+        self.path, self.fields = path, fields
         self._file = open(path, "a", newline="", encoding="utf-8")
         self._writer = csv.DictWriter(self._file, fieldnames=fields)
         if fresh:

@@ -342,8 +342,8 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
         run_dir=run_dir, status=status, epochs=config.schedule.epochs, epochs_done=len(history), steps_done=step,
         best_epoch=best["epoch"], best_video_top1=best["video_top1"],
         best_checkpoint=best_path if best["epoch"] is not None else None, last_checkpoint=last_path,
-        final={k: history[-1][k] for k in logs.EPOCH_FIELDS} if history else {},
-        history=[{k: r[k] for k in logs.EPOCH_FIELDS} for r in history],
+        final={k: history[-1].get(k) for k in logs.EPOCH_FIELDS} if history else {},
+        history=[{k: r.get(k) for k in logs.EPOCH_FIELDS} for r in history],  # .get: runs from before EMA columns
         wall_time_s=elapsed_before + time.perf_counter() - start_time,
         train_clips_per_s=total_clips / total_time if total_time else None,
         bad_files=history[-1]["bad_files"] if history else 0,

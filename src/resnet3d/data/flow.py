@@ -14,7 +14,9 @@ from typing import Iterator
 
 import numpy as np
 
+from resnet3d.data.index import VideoIndex
 from resnet3d.data.video import VideoError, _file_key, _ImageSource
+from resnet3d.errors import Resnet3dError
 
 FLOW_BOUND = 20.0
 FLOW_DATASETS = ("video_u", "video_v")
@@ -143,10 +145,8 @@ class FlowHDF5Source(_ImageSource):
         self._file.close()
 
 
-def index_channels(index) -> int:
+def index_channels(index: VideoIndex) -> int:
     """Input channels of an index's videos: 2 when they are optical flow, 3 (RGB) otherwise."""
-    from resnet3d.errors import Resnet3dError
-
     kinds = {r.kind for r in index.records}
     if "flow" in kinds and len(kinds) > 1:
         raise Resnet3dError(f"the index mixes optical flow and RGB videos (kinds {sorted(kinds)}); use one per index")

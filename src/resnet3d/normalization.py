@@ -43,11 +43,13 @@ PRESETS: dict[str, Normalization] = {
     "0.5": _scaled((0.5, 0.5, 0.5), (0.5, 0.5, 0.5), 1.0),
     # CVPR-2018 weights: [0, 255] input minus the ActivityNet mean, no std division.
     "hara2018": Normalization((114.7748, 107.7354, 99.4750), (1.0, 1.0, 1.0), 255.0),
+    # Quantised optical flow (u, v): 0..255 to -1..1, so zero motion (127.5) is 0.
+    "flow": _scaled((0.5, 0.5), (0.5, 0.5), 1.0),
 }
 
 
 def get_normalization(name: str, value_scale: float = 1.0) -> Normalization:
-    """Preset by name (kinetics, activitynet, 0.5, hara2018), rescaled to `value_scale` where it applies."""
+    """Preset by name (kinetics, activitynet, 0.5, hara2018, flow), rescaled to `value_scale` where it applies."""
     try:
         preset = PRESETS[name]
     except KeyError:

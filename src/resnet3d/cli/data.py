@@ -8,7 +8,7 @@ from pathlib import Path
 
 from resnet3d.errors import Resnet3dError
 
-FORMATS = ("hara-json", "list", "folders", "kinetics-csv", "ucf101", "hmdb51", "activitynet", "resnet3d")
+FORMATS = ("hara-json", "list", "folders", "kinetics-csv", "ucf101", "hmdb51", "activitynet", "mit", "resnet3d")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -16,7 +16,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("data", help="video data: build an index, check videos, prepare fast copies",
                               description="Video data tools. Any annotation source (the original's JSON, "
                                           "'path label' lists, class folders, Kinetics CSVs, UCF-101/HMDB-51 "
-                                          "splits, ActivityNet) becomes one index.")
+                                          "splits, ActivityNet, Moments in Time) becomes one index.")
     sub = p.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
 
     q = sub.add_parser("index", help="read an annotation source and write our index or the original's JSON",
@@ -40,19 +40,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     q.add_argument("--quiet", action="store_true", help="no progress bar")
     q.set_defaults(_data_run=run_doctor)
 
-    q = sub.add_parser("prepare", help="re-encode small with short keyframe intervals, or extract JPEG / HDF5",
+    q = sub.add_parser("prepare", help="re-encode small with short keyframe intervals, extract JPEG / HDF5, or flow",
                        description="Convert every video of INDEX_OR_ROOT into OUT_DIR/<label>/<id>: H.264 MP4 at "
                                    "--short-side with a keyframe every --gop frames (the cheapest loading "
-                                   "speed-up), JPEG frame folders, or HDF5 files. Parallel and resumable (finished "
-                                   "files are skipped); writes OUT_DIR/index.json.")
+                                   "speed-up), JPEG frame folders, HDF5 files, or optical flow (Farneback, clipped "
+                                   "to +-FLOW_BOUND px, as the original's HDF5 video_u/video_v). Parallel and "
+                                   "resumable (finished files are skipped); writes OUT_DIR/index.json.")
     q.add_argument("source", metavar="INDEX_OR_ROOT", help="index, annotation file or video folder")
     _add_source_args(q)
     q.add_argument("--out-dir", required=True, help="output folder")
-    q.add_argument("--to", dest="mode", choices=["video", "frames", "hdf5"], default="video",
+    q.add_argument("--to", dest="mode", choices=["video", "frames", "hdf5", "flow"], default="video",
                    help="output kind (default: video)")
     q.add_argument("--short-side", type=int, default=128, help="short side in pixels, 0 = keep (default: 128)")
     q.add_argument("--gop", type=int, default=16, help="keyframe interval for --to video (default: 16)")
-    q.add_argument("--quality", type=int, default=90, help="JPEG quality for frames/hdf5 (default: 90)")
+    q.add_argument("--quality", type=int, default=90, help="JPEG quality for frames/hdf5/flow (default: 90)")
+    q.add_argument("--flow-bound", type=float, default=20.0, help="--to flow: clip at +-this many px (default: 20)")
     q.add_argument("--jobs", type=int, help="processes (default: all cores)")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
     q.set_defaults(_data_run=run_prepare)
@@ -148,7 +150,8 @@ def run_prepare(args: argparse.Namespace) -> int:
     from resnet3d.data.prepare import PrepareOptions, prepare
 
     index = _read(args)
-    opts = PrepareOptions(mode=args.mode, short_side=args.short_side or None, gop=args.gop, quality=args.quality)
+    opts = PrepareOptions(mode=args.mode, short_side=args.short_side or None, gop=args.gop, quality=args.quality,
+                          flow_bound=args.flow_bound)
     new_index, counts = prepare(index, args.out_dir, opts, args.jobs, progress=not args.quiet)
     out = Path(args.out_dir) / "index.json"
     if len(new_index):

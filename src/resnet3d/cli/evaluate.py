@@ -1,4 +1,5 @@
-"""`resnet3d eval CHECKPOINT --data INDEX`: multi-view testing with clip- and video-level metrics and the protocol."""
+"""`resnet3d eval CHECKPOINT --data INDEX`: multi-view testing with clip- and video-level metrics and the protocol;
+`resnet3d eval RGB FLOW --data INDEX --flow-data FLOW_INDEX`: two-stream evaluation with late fusion."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Multi-view testing: N clips (evenly spaced, or all sliding windows) x 1 or 3 crops per video. "
                     "Video scores are the softmax averaged over a video's views. Writes results.json (numbers, "
                     "protocol, hash of the videos evaluated, cost), per_class.csv, confusion.csv/.png, "
-                    "predictions.csv and the original's results format (results_original.json).")
-    p.add_argument("checkpoint", help="model checkpoint")
+                    "predictions.csv and the original's results format (results_original.json). With two "
+                    "checkpoints (RGB, then optical flow) each stream is evaluated into OUT/rgb and OUT/flow and "
+                    "OUT/results.json holds the fusion: (1 - w) x RGB + w x flow video scores.")
+    p.add_argument("checkpoint", nargs="+", help="model checkpoint; or an RGB and a flow checkpoint (two-stream)")
     p.add_argument("--data", required=True, help="annotation or index file (any format resnet3d reads)")
     p.add_argument("--root", help="folder the annotation's relative video paths are resolved against")
     p.add_argument("--subset", default="validation", choices=["training", "validation", "testing"],
@@ -30,11 +33,44 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=5, help="classes per video in results_original.json (default: 5)")
     p.add_argument("-o", "--out", help="output folder (default: RUN/eval for RUN/checkpoints/X.pth, else eval-X)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("two-stream")
+    g.add_argument("--flow-data", help="index of the flow videos (e.g. OUT/index.json of `data prepare --to flow`; "
+                                       "default: --data), matched to --data by video id")
+    g.add_argument("--flow-root", help="folder the flow index's relative paths are resolved against")
+    g.add_argument("--fusion-weight", type=float, default=0.5, help="flow stream's share w in [0, 1] (default: 0.5)")
     add_inference_args(p, stride_help="with --clips all: frames between window starts (default: the clip span)")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
+    out = Path(args.out) if args.out else _default_out(Path(args.checkpoint[0]))
+    if len(args.checkpoint) == 1:
+        if args.flow_data or args.flow_root:
+            raise Resnet3dError("--flow-data / --flow-root need a second (optical flow) checkpoint")
+        _evaluate(args, args.checkpoint[0], args.data, args.root, out)
+        return 0
+    if len(args.checkpoint) > 2:
+        raise Resnet3dError(f"eval takes one checkpoint, or two (RGB, flow); got {len(args.checkpoint)}")
+    if not (args.flow_data or args.flow_root):
+        raise Resnet3dError("two-stream eval needs the flow videos: --flow-data FLOW_INDEX or --flow-root DIR")
+    from resnet3d.engine import evaluate as engine
+    from resnet3d.engine.fusion import RULE, check_weight, fuse
+
+    check_weight(args.fusion_weight)
+    rgb = _evaluate(args, args.checkpoint[0], args.data, args.root, out / "rgb")
+    flow = _evaluate(args, args.checkpoint[1], args.flow_data or args.data, args.flow_root or args.root, out / "flow")
+    fused = fuse(rgb[0], rgb[1], flow[0], flow[1], args.fusion_weight)
+    protocol = {**rgb[3]["protocol"], "fusion": {"weight": args.fusion_weight, "rule": RULE}}
+    doc, cm = engine.results_document(fused, rgb[1], rgb[2], protocol=protocol, checkpoint=str(args.checkpoint[0]))
+    doc["streams"] = {name: {"checkpoint": d["checkpoint"], "results": f"{name}/results.json", "metrics": d["metrics"],
+                             "videos": d["videos"]} for name, (_, _, _, d) in (("rgb", rgb), ("flow", flow))}
+    _write(out, doc, cm, fused, rgb[1], rgb[2], args.top_k)
+    print(_fusion_summary(doc, out), file=sys.stderr if args.quiet else sys.stdout)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace, checkpoint: str, data: str, root: str | None, out: Path) -> tuple:
+    """Evaluate one checkpoint on `data` into `out`; returns (result, video ids, class names, results document)."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -44,19 +80,18 @@ def run(args: argparse.Namespace) -> int:
     from resnet3d.engine import evaluate as engine
     from resnet3d.engine.precision import prepare_for_inference, resolve_precision
     from resnet3d.engine.predict import cost_report, format_cost
-    from resnet3d.engine.report import plot_confusion, write_confusion_csv
-    from resnet3d.io import atomic_write_json, atomic_write_text
     from resnet3d.models.checkpoint import load_model
 
     num_clips = _parse_clips(args.clips)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    network, meta = load_model(args.checkpoint)
-    index = read_index(args.data, videos=args.root, subset=args.subset)
+    network, meta = load_model(checkpoint)
+    index = read_index(data, videos=root, subset=args.subset)
     subset = index.subset(args.subset)
     if len(subset) == 0:
         counts = ", ".join(f"{k}: {v}" for k, v in index.subset_counts().items())
-        raise Resnet3dError(f"{args.data}: no {args.subset!r} videos ({counts}); choose another --subset")
-    class_names = _check_classes(list(index.classes), meta, network.num_classes, args.data, args.checkpoint)
+        raise Resnet3dError(f"{data}: no {args.subset!r} videos ({counts}); choose another --subset")
+    class_names = _check_classes(list(index.classes), meta, network.num_classes, data, checkpoint)
+    _check_channels(subset, network, data, checkpoint)
 
     clip_length, t_stride = args.clip_length or meta.clip_length, args.t_stride or meta.t_stride
     input_size = args.input_size or meta.input_size
@@ -86,22 +121,28 @@ def run(args: argparse.Namespace) -> int:
     cost = cost_report(network, clip_length, input_size,
                        result.num_clips / max(1, result.num_videos), result.clips_per_second, precision, str(device))
     doc, cm = engine.results_document(result, dataset.video_ids, class_names, protocol=protocol, cost=cost,
-                                      checkpoint=str(args.checkpoint))
+                                      checkpoint=str(checkpoint))
     doc["videos"]["broken_files"] = dataset.bad_files.lines
     doc["wall_time_s"] = round(wall, 2)
+    _write(out, doc, cm, result, dataset.video_ids, class_names, args.top_k)
+    print(_summary(doc, out, format_cost(cost)), file=sys.stderr if args.quiet else sys.stdout)
+    return result, dataset.video_ids, class_names, doc
 
-    out = Path(args.out) if args.out else _default_out(Path(args.checkpoint))
+
+def _write(out: Path, doc: dict, cm, result, video_ids: list[str], class_names: list[str], top_k: int) -> None:
+    """results.json, confusion.csv/.png, per_class.csv, predictions.csv and results_original.json in `out`."""
+    from resnet3d.engine import evaluate as engine
+    from resnet3d.engine.report import plot_confusion, write_confusion_csv
+    from resnet3d.io import atomic_write_json, atomic_write_text
+
     doc["files"] = {"confusion_csv": "confusion.csv", "confusion_png": "confusion.png", "per_class": "per_class.csv",
                     "predictions": "predictions.csv", "original": "results_original.json"}
     atomic_write_json(out / "results.json", doc)
     write_confusion_csv(cm.numpy(), class_names, out / "confusion.csv")
     plot_confusion(cm.numpy(), class_names, out / "confusion.png")
     atomic_write_text(out / "per_class.csv", _per_class_csv(doc["per_class"]))
-    atomic_write_text(out / "predictions.csv", _predictions_csv(result, dataset.video_ids, class_names))
-    atomic_write_json(out / "results_original.json",
-                      engine.original_results(result, dataset.video_ids, class_names, args.top_k))
-    print(_summary(doc, out, format_cost(cost)), file=sys.stderr if args.quiet else sys.stdout)
-    return 0
+    atomic_write_text(out / "predictions.csv", _predictions_csv(result, video_ids, class_names))
+    atomic_write_json(out / "results_original.json", engine.original_results(result, video_ids, class_names, top_k))
 
 
 def _parse_clips(text: str) -> int | None:
@@ -125,6 +166,17 @@ def _check_classes(index_classes: list[str], meta, num_classes: int, data: str, 
         raise Resnet3dError(f"{data}: class {diff} is {index_classes[diff]!r}, but {checkpoint} calls output {diff} "
                             f"{meta.class_names[diff]!r}; the class lists must be the same, in the same order")
     return index_classes
+
+
+def _check_channels(subset, network, data: str, checkpoint: str) -> None:
+    """RGB models on RGB videos, flow models on flow videos."""
+    from resnet3d.data.flow import index_channels
+
+    channels, wanted = index_channels(subset), network.arch_options.get("n_input_channels", 3)
+    if channels != wanted:
+        hint = " (a flow model: give the flow videos with --flow-data)" if wanted == 2 else ""
+        raise Resnet3dError(f"{checkpoint} takes {wanted} input channels, but the videos of {data} have "
+                            f"{channels}{hint}")
 
 
 def _default_out(checkpoint: Path) -> Path:
@@ -182,4 +234,17 @@ def _summary(doc: dict, out: Path, cost_line: str) -> str:
         f"written         {out}/results.json (+ per_class.csv, confusion.csv/.png, predictions.csv, "
         f"results_original.json)",
     ]
+    return "\n".join(lines)
+
+
+def _fusion_summary(doc: dict, out: Path) -> str:
+    def pct(x):
+        return "-" if x is None else f"{100 * x:.2f}%"
+
+    rows = [(name, s["metrics"]) for name, s in doc["streams"].items()] + [("fusion", doc["metrics"])]
+    lines = [f"two-stream      w = {doc['protocol']['fusion']['weight']} (flow share), "
+             f"{doc['videos']['evaluated']} videos in both streams of {doc['videos']['listed']} listed"]
+    lines += [f"{name:<16}video top-1 {pct(m['video_top1'])}, top-5 {pct(m['video_top5'])}, "
+              f"mean class {pct(m['mean_class_accuracy'])}" for name, m in rows]
+    lines.append(f"written         {out}/results.json (fusion; each stream in {out}/rgb and {out}/flow)")
     return "\n".join(lines)

@@ -1,5 +1,5 @@
 """Annotation formats to one `VideoIndex`: the original's JSON, list files, class folders, Kinetics CSVs,
-UCF-101 and HMDB-51 splits, ActivityNet; and the original's JSON written back out.
+UCF-101 and HMDB-51 splits, ActivityNet, Moments in Time (data/moments.py); and the original's JSON written back out.
 
 Video files are looked up under a videos root. Records whose video is not there are dropped with one warning
 that says how many and which (the original skipped them silently); if none is found, that is an error.
@@ -22,7 +22,7 @@ from resnet3d.io import atomic_write_json
 
 log = logging.getLogger("resnet3d.data")
 
-FORMATS = ("resnet3d", "hara-json", "list", "folders", "kinetics-csv", "ucf101", "hmdb51", "activitynet")
+FORMATS = ("resnet3d", "hara-json", "list", "folders", "kinetics-csv", "ucf101", "hmdb51", "activitynet", "mit")
 _SPLIT_NAMES = {"train": "training", "training": "training", "val": "validation", "validate": "validation",
                 "validation": "validation", "test": "testing", "testing": "testing"}
 _HDF5_SUFFIXES = (".hdf5", ".h5")
@@ -430,7 +430,11 @@ def read_activitynet(path: str | Path, videos: str | Path) -> VideoIndex:
 
 def detect_format(source: str | Path) -> str:
     """Guess the annotation format of a file or folder."""
+    from resnet3d.data.moments import is_moments
+
     source = Path(source)
+    if is_moments(source):
+        return "mit"
     if source.is_dir():
         if (source / "classInd.txt").exists():
             return "ucf101"
@@ -482,4 +486,8 @@ def read_index(source: str | Path, format: str | None = None, *, videos: str | P
         return read_hmdb51(source, root, split)
     if format == "activitynet":
         return read_activitynet(source, root)
+    if format == "mit":
+        from resnet3d.data.moments import read_moments
+
+        return read_moments(source, root)
     raise AnnotationError(f"unknown annotation format {format!r}; expected one of {list(FORMATS)}")

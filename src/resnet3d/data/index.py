@@ -13,7 +13,7 @@ from resnet3d.io import atomic_write_json
 INDEX_FORMAT = "resnet3d-index"
 INDEX_VERSION = 1
 SUBSETS = ("training", "validation", "testing")
-KINDS = ("video", "frames", "hdf5")
+KINDS = ("video", "frames", "hdf5", "flow")
 
 
 class AnnotationError(Resnet3dError, ValueError):

@@ -1,4 +1,5 @@
-"""`resnet3d data prepare`: re-encode videos small with short keyframe intervals, or extract JPEG frames / HDF5.
+"""`resnet3d data prepare`: re-encode videos small with short keyframe intervals, extract JPEG frames / HDF5, or
+compute optical flow (HDF5 `video_u` / `video_v`, see data/flow.py).
 
 Every output is written atomically, so a run that is stopped can be started again and skips what is done.
 Frame indices are unchanged (every decodable frame is kept), so segments in the index stay valid.
@@ -20,18 +21,20 @@ from resnet3d.data.index import VideoIndex, VideoRecord
 from resnet3d.data.video import VideoError, open_video
 from resnet3d.io import atomic_path
 
-MODES = ("video", "frames", "hdf5")
+MODES = ("video", "frames", "hdf5", "flow")
 
 
 @dataclass(frozen=True)
 class PrepareOptions:
-    """How to prepare: output kind, short side in pixels (None: keep; never enlarged), keyframe interval, quality."""
+    """How to prepare: output kind, short side in pixels (None: keep; never enlarged), keyframe interval, quality,
+    and for flow the clipping bound in pixels per frame."""
 
     mode: str = "video"
     short_side: int | None = 128
     gop: int = 16
     quality: int = 90
     crf: int = 20
+    flow_bound: float = 20.0
 
 
 def encode_jpeg(frame: np.ndarray, quality: int = 90) -> bytes:
@@ -52,10 +55,10 @@ def encode_jpeg(frame: np.ndarray, quality: int = 90) -> bytes:
 
 
 def output_path(record: VideoRecord, classes: list[str], out_dir: Path, mode: str) -> Path:
-    """`out_dir/<label or 'test'>/<video_id>` plus .mp4 / .hdf5 (a folder for frames)."""
+    """`out_dir/<label or 'test'>/<video_id>` plus .mp4 / .hdf5 (a folder for frames; flow is .hdf5 too)."""
     folder = out_dir / (classes[record.label] if record.label >= 0 else "test")
     name = Path(record.path).stem if record.kind != "frames" else Path(record.path).name
-    return folder / {"video": name + ".mp4", "frames": name, "hdf5": name + ".hdf5"}[mode]
+    return folder / {"video": name + ".mp4", "frames": name, "hdf5": name + ".hdf5", "flow": name + ".hdf5"}[mode]
 
 
 def _resized(frames: Iterator[np.ndarray], short_side: int | None, even: bool) -> Iterator[np.ndarray]:
@@ -84,6 +87,10 @@ def prepare_one(src_path: str, kind: str, dst: str, opts: PrepareOptions) -> tup
                 n = write_video(dst_path, frames, fps=fps, gop=opts.gop, crf=opts.crf)
             elif opts.mode == "frames":
                 n = _write_frame_folder(dst_path, frames, opts.quality)
+            elif opts.mode == "flow":
+                from resnet3d.data.flow import write_flow_hdf5
+
+                n = write_flow_hdf5(dst_path, frames, opts.quality, fps, opts.flow_bound)
             else:
                 n = _write_hdf5(dst_path, frames, opts.quality, fps)
         return dst, n, ""
@@ -106,15 +113,21 @@ def _write_frame_folder(dst: Path, frames: Iterator[np.ndarray], quality: int) -
 
 
 def _write_hdf5(dst: Path, frames: Iterator[np.ndarray], quality: int, fps: float) -> int:
+    blobs = [np.frombuffer(encode_jpeg(f, quality), dtype=np.uint8) for f in frames]
+    write_jpeg_hdf5(dst, {"video": blobs}, {"fps": fps})
+    return len(blobs)
+
+
+def write_jpeg_hdf5(dst: str | os.PathLike, datasets: dict[str, list[np.ndarray]], attrs: dict) -> None:
+    """Write the original's HDF5 layout atomically: each dataset a list of JPEG byte arrays (vlen uint8)."""
     import h5py
 
-    blobs = [np.frombuffer(encode_jpeg(f, quality), dtype=np.uint8) for f in frames]
     with atomic_path(dst) as tmp, h5py.File(tmp, "w") as h:
-        data = h.create_dataset("video", (len(blobs),), dtype=h5py.vlen_dtype(np.uint8))
-        for i, b in enumerate(blobs):
-            data[i] = b
-        h.attrs["fps"] = fps
-    return len(blobs)
+        for name, blobs in datasets.items():
+            data = h.create_dataset(name, (len(blobs),), dtype=h5py.vlen_dtype(np.uint8))
+            for i, b in enumerate(blobs):
+                data[i] = b
+        h.attrs.update(attrs)
 
 
 def _task(args: tuple) -> tuple[str, int | None, str]:

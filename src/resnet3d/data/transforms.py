@@ -212,6 +212,8 @@ class TrainTransform:
             clip = resize(crop(clip, *box), size, size)
         if self.hflip and rng.random() < 0.5:
             clip = hflip(clip)
+            if clip.shape[-1] == 2:  # optical flow (u, v): a mirrored frame moves the other way horizontally
+                clip = np.concatenate([255 - clip[..., :1], clip[..., 1:]], axis=-1)
         if self.color_jitter > 0:
             clip = color_jitter(clip, self.color_jitter, rng)
         return to_float(clip, self.normalization)

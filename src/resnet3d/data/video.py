@@ -98,7 +98,8 @@ class VideoSource:
 
 def open_video(path: str | os.PathLike, kind: str = "video", *, fps: float | None = None,
                threads: int | None = None) -> VideoSource:
-    """Open a video file (`kind="video"`), a JPEG frame folder (`"frames"`) or an HDF5 file (`"hdf5"`).
+    """Open a video file (`kind="video"`), a JPEG frame folder (`"frames"`), an HDF5 file (`"hdf5"`) or an HDF5
+    optical-flow file (`"flow"`, frames (H, W, 2)).
 
     `fps` overrides the rate for frame folders and HDF5 files, which do not store one. `threads` is the decoder
     thread count (None: 1 inside DataLoader workers, FFmpeg's choice otherwise).
@@ -110,15 +111,23 @@ def open_video(path: str | os.PathLike, kind: str = "video", *, fps: float | Non
         return FrameFolderSource(path, fps=fps)
     if kind == "hdf5":
         return HDF5Source(path, fps=fps)
-    raise ValueError(f"unknown video kind {kind!r}; expected 'video', 'frames' or 'hdf5'")
+    if kind == "flow":
+        from resnet3d.data.flow import FlowHDF5Source
+
+        return FlowHDF5Source(path, fps=fps)
+    raise ValueError(f"unknown video kind {kind!r}; expected 'video', 'frames', 'hdf5' or 'flow'")
 
 
 def guess_kind(path: str | os.PathLike) -> str:
-    """'frames' for a folder, 'hdf5' for .h5/.hdf5 files, 'video' otherwise."""
+    """'frames' for a folder, 'flow' or 'hdf5' for .h5/.hdf5 files (by their datasets), 'video' otherwise."""
     p = Path(path)
     if p.is_dir():
         return "frames"
-    return "hdf5" if p.suffix.lower() in (".h5", ".hdf5") else "video"
+    if p.suffix.lower() not in (".h5", ".hdf5"):
+        return "video"
+    from resnet3d.data.flow import is_flow_hdf5
+
+    return "flow" if p.is_file() and is_flow_hdf5(p) else "hdf5"
 
 
 # --------------------------------------------------------------------------------------------- video files

@@ -49,7 +49,7 @@ class DataConfig:
     crop_min_ratio: float = 0.75  # original: --train_crop_min_ratio
     hflip: bool = True  # original: --no_hflip inverted
     color_jitter: float = 0.0  # brightness/contrast/saturation strength; 0: off (the original's --colorjitter was a no-op)
-    normalization: str | None = None  # kinetics | activitynet | 0.5 | hara2018; None: the pretrained model's, else kinetics
+    normalization: str | None = None  # kinetics | activitynet | 0.5 | hara2018 | flow; None: the pretrained model's, else kinetics (flow for flow data)
     value_scale: float = 1.0  # original: --value_scale
     val_clips: int = 3  # clips per validation video (original: --n_val_samples)
     batch_size: int = 128  # clips per optimizer step, all processes and accumulation steps together
@@ -72,6 +72,11 @@ class OptimConfig:
     label_smoothing: float = 0.0
     accumulate: int = 1  # micro-batches per optimizer step
     clip_grad_norm: float = 0.0  # 0: no clipping
+    mixup: float = 0.0  # mixup of whole clips: Beta(alpha, alpha) for lambda; 0: off
+    cutmix: float = 0.0  # cutmix, one box on every frame of a clip: Beta alpha; 0: off
+    mix_prob: float = 1.0  # chance that a micro-batch is mixed at all (with mixup or cutmix on)
+    mix_switch_prob: float = 0.5  # with both on: chance of cutmix rather than mixup
+    ema: float = 0.0  # decay per optimizer step of the weights' moving average (e.g. 0.999); 0: off
 
 
 @dataclass
@@ -126,7 +131,7 @@ class TrainConfig:
 CHOICES: dict[str, tuple] = {
     "data.train_crop": ("random", "corner", "center"),
     "data.train_temporal": ("random", "center", "segments"),
-    "data.normalization": (None, "kinetics", "activitynet", "0.5", "hara2018"),
+    "data.normalization": (None, "kinetics", "activitynet", "0.5", "hara2018", "flow"),
     "optim.name": ("sgd", "adamw"),
     "schedule.name": ("multistep", "plateau", "cosine"),
     "run.device": ("auto", "cpu", "cuda"),
@@ -143,12 +148,15 @@ LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "data.val_batch_size": (0, True), "data.workers": (0, True), "data.cache_mb": (0, True), "optim.lr": (0, False),
     "optim.momentum": (0, True), "optim.dampening": (0, True), "optim.weight_decay": (0, True),
     "optim.label_smoothing": (0, True), "optim.accumulate": (1, True), "optim.clip_grad_norm": (0, True),
+    "optim.mixup": (0, True), "optim.cutmix": (0, True), "optim.mix_prob": (0, True), "optim.mix_switch_prob": (0, True),
+    "optim.ema": (0, True),
     "schedule.epochs": (1, True), "schedule.gamma": (0, False), "schedule.patience": (0, True),
     "schedule.warmup_epochs": (0, True), "schedule.min_lr": (0, True), "run.save_every_steps": (0, True),
     "run.keep_last": (0, True),
 }
 UPPER_BOUNDS: dict[str, float] = {"data.crop_min_scale": 1.0, "data.crop_min_ratio": 1.0, "optim.label_smoothing": 1.0,
-                                  "optim.momentum": 1.0, "optim.dampening": 1.0}
+                                  "optim.momentum": 1.0, "optim.dampening": 1.0, "optim.mix_prob": 1.0,
+                                  "optim.mix_switch_prob": 1.0}
 
 _SECTIONS = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
 
@@ -281,6 +289,8 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError(f"schedule.milestones: expected increasing positive epoch numbers, got {s.milestones!r}")
     if len(o.betas) != 2 or any(not isinstance(b, (int, float)) or not 0 <= b < 1 for b in o.betas):
         raise ConfigError(f"optim.betas: expected two numbers in [0, 1), got {o.betas!r}")
+    if o.ema >= 1:
+        raise ConfigError(f"optim.ema: must be < 1 (the decay per optimizer step, e.g. 0.999), got {o.ema!r}")
     if o.nesterov and (o.momentum == 0 or o.dampening != 0):
         raise ConfigError("optim.nesterov: needs optim.momentum > 0 and optim.dampening = 0")
     if s.name == "plateau" and s.warmup_epochs:

@@ -11,17 +11,21 @@ from typing import Any
 from resnet3d.io import atomic_write_text
 
 EPOCH_FIELDS = ["epoch", "step", "lr", "train_loss", "train_clip_top1", "val_loss", "val_clip_top1", "val_clip_top5",
-                "val_video_top1", "val_video_top5", "val_mean_class_accuracy", "clips_per_s", "data_time_s",
-                "epoch_time_s", "bad_files"]
+                "val_video_top1", "val_video_top5", "val_mean_class_accuracy", "ema_val_loss", "ema_val_clip_top1",
+                "ema_val_video_top1", "clips_per_s", "data_time_s", "epoch_time_s", "bad_files"]
 STEP_FIELDS = ["epoch", "step", "lr", "loss", "clip_top1", "clips_per_s", "data_time_s"]
 
 
 class CsvLog:
-    """One CSV file with a header, one flushed row per call; reopening keeps earlier rows (resume)."""
+    """One CSV file with a header, one flushed row per call; reopening keeps earlier rows (resume) and the file's
+    own columns (a run started by an older version keeps its header)."""
 
     def __init__(self, path: Path, fields: list[str]):
-        self.path, self.fields = path, fields
         fresh = not path.exists() or path.stat().st_size == 0
+        if not fresh:
+            with open(path, newline="", encoding="utf-8") as f:
+                fields = next(csv.reader(f), None) or fields
+        self.path, self.fields = path, fields
         self._file = open(path, "a", newline="", encoding="utf-8")
         self._writer = csv.DictWriter(self._file, fieldnames=fields)
         if fresh:

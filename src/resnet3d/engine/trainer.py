@@ -32,6 +32,7 @@ from resnet3d.engine.config import ConfigError, TrainConfig, apply_dict, apply_o
 from resnet3d.engine.distributed import DistContext, all_reduce_sum, setup, teardown
 from resnet3d.engine.evaluate import evaluate
 from resnet3d.engine.precision import autocast, prepare_for_training, resolve_precision, to_channels_last
+from resnet3d.engine.recipes import WeightEMA, build_mixer, ema_metrics, mix_batch
 from resnet3d.errors import Resnet3dError
 from resnet3d.io import atomic_path, atomic_write_json, atomic_write_text
 
@@ -106,6 +107,7 @@ def forward_backward(net: nn.Module, clips: torch.Tensor, labels: torch.Tensor, 
 
 
 def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
+    from resnet3d.data.flow import index_channels
     from resnet3d.models.checkpoint import read_checkpoint
 
     start_time = time.perf_counter()
@@ -123,7 +125,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
 
     # ---- data index, model, data sets -------------------------------------------------------------------------
     index = _read_index(config)
-    model, meta = _build_model(config, list(index.classes), resume_path)
+    model, meta = _build_model(config, list(index.classes), resume_path, index_channels(index))
     config.model.num_classes = meta.num_classes
     train_set, val_set = _build_datasets(config, index, meta.normalization)
     micro = _micro_batch(config, ctx)
@@ -155,6 +157,8 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
     scaler = torch.amp.GradScaler(ctx.device.type, enabled=precision == "fp16")
     criterion = nn.CrossEntropyLoss(label_smoothing=config.optim.label_smoothing)
     val_criterion = nn.CrossEntropyLoss()
+    mixer = build_mixer(config.optim, meta.num_classes, config.run.seed)
+    ema = WeightEMA(model, config.optim.ema) if config.optim.ema > 0 else None
 
     # ---- where we start: fresh or from a checkpoint ----------------------------------------------------------
     epoch, step, step_in_epoch, sums = 1, 0, 0, [0.0] * 5
@@ -165,6 +169,8 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
+        if ema is not None and state.get("ema"):
+            ema.load_state_dict(state["ema"])
         rng = state["rng"]
         ckpt.set_rng_state(rng[ctx.rank] if len(rng) == ctx.world_size else rng[0])
         epoch, step, step_in_epoch = state["epoch"] + 1, state["step"], state["step_in_epoch"]
@@ -195,7 +201,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict(), "rng": rngs, "config": config.to_dict(), "history": history,
                 "best": best, "elapsed_s": elapsed_before + time.perf_counter() - start_time,
-                "world_size": ctx.world_size,
+                "world_size": ctx.world_size, "ema": ema.state_dict() if ema is not None else None,
             }
             save_model(path, model, meta, extra={"training": training})
         return path
@@ -222,12 +228,13 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
                 data_time += time.perf_counter() - tick
                 clips = clips.to(ctx.device, non_blocking=True)
                 labels = labels.to(ctx.device, non_blocking=True)
+                clips, targets = mix_batch(mixer, clips, labels, (step, ctx.rank, i % config.optim.accumulate))
                 if config.run.channels_last:
                     clips = to_channels_last(clips)
                 last_micro = (i + 1) % config.optim.accumulate == 0
                 sync = nullcontext() if last_micro or not ctx.distributed else net.no_sync()
                 with sync:
-                    logits, loss = forward_backward(net, clips, labels, criterion, precision=precision, scaler=scaler,
+                    logits, loss = forward_backward(net, clips, targets, criterion, precision=precision, scaler=scaler,
                                                     accumulate=config.optim.accumulate)
                 with torch.no_grad():
                     hits = (logits.argmax(1) == labels).sum()
@@ -250,6 +257,8 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
                 scaler.step(optimizer)
                 scaler.update()
                 optimizer.zero_grad(set_to_none=True)
+                if ema is not None:
+                    ema.update(model)
                 if config.schedule.name != "plateau":
                     scheduler.step()
                 step += 1
@@ -278,20 +287,24 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
                 break
 
             # ---- validation, plateau schedule, epoch log ------------------------------------------------------
-            result = None
+            result = ema_result = None
             if val_loader is not None:
                 if hasattr(val_set, "set_epoch"):
                     val_set.set_epoch(epoch)
                 result = evaluate(model, val_loader, device=ctx.device, precision=precision, criterion=val_criterion,
                                   distributed=ctx.distributed, progress=config.run.progress and ctx.is_main)
+                if ema is not None:
+                    ema_result = evaluate(ema.module, val_loader, device=ctx.device, precision=precision,
+                                          criterion=val_criterion, distributed=ctx.distributed, progress=False)
                 if config.schedule.name == "plateau":
                     scheduler.step(result.loss)
             bad = int(all_reduce_sum([_bad_files(train_set, val_set)], ctx)[0])
-            row = _epoch_row(epoch, step, lr, sums, result, bad)
+            row = {**_epoch_row(epoch, step, lr, sums, result, bad), **ema_metrics(ema_result)}
             history.append(row)
-            is_best = result is not None and (best["video_top1"] is None or result.video_top1 > best["video_top1"])
+            chosen = ema_result if ema_result is not None else result  # with EMA on, the EMA weights are kept as best
+            is_best = chosen is not None and (best["video_top1"] is None or chosen.video_top1 > best["video_top1"])
             if is_best:
-                best = {"epoch": epoch, "video_top1": result.video_top1}
+                best = {"epoch": epoch, "video_top1": chosen.video_top1}
             if ctx.is_main:
                 epoch_log.write(row)
                 board.scalars({f"epoch/{k}": row[k] for k in logs.EPOCH_FIELDS[2:-1]}, step)
@@ -301,7 +314,12 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
             sums, step_in_epoch = [0.0] * 5, 0
             last_path = save("last", epoch, 0)
             if ctx.is_main:
-                if is_best:
+                if is_best and ema is not None:
+                    from resnet3d.models.checkpoint import save_model
+
+                    save_model(run_dir / ckpt.CHECKPOINT_DIR / "best.pth", ema.module, meta,
+                               extra={"weights": "ema", "ema_decay": ema.decay, "epoch": epoch})
+                elif is_best:
                     _copy_atomic(last_path, run_dir / ckpt.CHECKPOINT_DIR / "best.pth")
                 if config.run.keep_last:
                     _copy_atomic(last_path, ckpt.epoch_path(run_dir, epoch))
@@ -324,8 +342,8 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
         run_dir=run_dir, status=status, epochs=config.schedule.epochs, epochs_done=len(history), steps_done=step,
         best_epoch=best["epoch"], best_video_top1=best["video_top1"],
         best_checkpoint=best_path if best["epoch"] is not None else None, last_checkpoint=last_path,
-        final={k: history[-1][k] for k in logs.EPOCH_FIELDS} if history else {},
-        history=[{k: r[k] for k in logs.EPOCH_FIELDS} for r in history],
+        final={k: history[-1].get(k) for k in logs.EPOCH_FIELDS} if history else {},
+        history=[{k: r.get(k) for k in logs.EPOCH_FIELDS} for r in history],  # .get: runs from before EMA columns
         wall_time_s=elapsed_before + time.perf_counter() - start_time,
         train_clips_per_s=total_clips / total_time if total_time else None,
         bad_files=history[-1]["bad_files"] if history else 0,
@@ -355,10 +373,15 @@ def _read_index(config: TrainConfig) -> Any:
     return read_index(config.data.index, config.data.format, videos=config.data.root, split=config.data.split)
 
 
-def _build_model(config: TrainConfig, classes: list[str], resume_path: Path | None) -> tuple[nn.Module, Any]:
-    """A fresh model, a pretrained one with a new head, or the exact model of the checkpoint we resume."""
+def _build_model(config: TrainConfig, classes: list[str], resume_path: Path | None,
+                 channels: int = 3) -> tuple[nn.Module, Any]:
+    """A fresh model, a pretrained one with a new head, or the exact model of the checkpoint we resume.
+
+    `channels` is what the data has (2 for optical flow): a fresh model gets that many inputs, a pretrained one
+    with another count gets its stem filters averaged over the channels (TSN's cross-modality init).
+    """
     from resnet3d.models.checkpoint import ModelMeta, load_model
-    from resnet3d.models.finetune import freeze_until, replace_head
+    from resnet3d.models.finetune import adapt_input_channels, freeze_until, replace_head
     from resnet3d.models.registry import create_model
     from resnet3d.normalization import get_normalization
 
@@ -371,22 +394,30 @@ def _build_model(config: TrainConfig, classes: list[str], resume_path: Path | No
         model, meta = load_model(config.model.pretrained)
         if model.num_classes != num_classes or list(meta.class_names or []) != classes:
             replace_head(model, num_classes)
+        adapt_input_channels(model, channels)
     else:
         try:
-            model = create_model(config.model.arch, num_classes=num_classes, **config.model.options)
+            model = create_model(config.model.arch, num_classes=num_classes,
+                                 **{"n_input_channels": channels, **config.model.options})
         except (TypeError, ValueError, Resnet3dError) as e:
             raise ConfigError(f"model.arch/model.options: {e}") from None
         meta = None
+    if model.arch_options.get("n_input_channels", 3) != channels:
+        raise ConfigError(f"model.options: the model takes {model.arch_options.get('n_input_channels', 3)} input "
+                          f"channels, but the videos of {config.data.index} have {channels}")
+    if channels != 3 and config.data.color_jitter:
+        raise ConfigError(f"data.color_jitter: colour jitter needs RGB videos, but {config.data.index} has "
+                          f"{channels}-channel ones (optical flow); set data.color_jitter=0")
     if config.model.freeze_until is not None:
         if config.model.pretrained is None and resume_path is None:
             raise ConfigError("model.freeze_until: freezing layers needs model.pretrained")
         freeze_until(model, config.model.freeze_until)
     if config.data.normalization is not None:
         normalization = get_normalization(config.data.normalization, config.data.value_scale)
-    elif meta is not None:
+    elif meta is not None and len(meta.normalization.mean) == channels:
         normalization = meta.normalization
     else:
-        normalization = get_normalization("kinetics", config.data.value_scale)
+        normalization = get_normalization("flow" if channels == 2 else "kinetics", config.data.value_scale)
     config.model.arch = model.arch_name
     meta = ModelMeta(arch=model.arch_name, num_classes=num_classes, options=dict(model.arch_options),
                      class_names=classes, normalization=normalization.channels(model.arch_options.get("n_input_channels", 3)),

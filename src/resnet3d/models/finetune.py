@@ -1,7 +1,9 @@
-"""Fine-tuning helpers: a new head for a new class count, and freezing everything before a named module."""
+"""Fine-tuning helpers: a new head for a new class count, freezing everything before a named module, and a stem
+for another number of input channels (RGB weights on optical flow)."""
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from resnet3d.errors import Resnet3dError
@@ -48,3 +50,22 @@ def freeze_until(model: VideoClassifier, module_name: str | None) -> list[nn.Par
     model.frozen_modules = tuple(frozen)
     model.train(model.training)
     return [p for p in model.parameters() if p.requires_grad]
+
+
+def adapt_input_channels(model: VideoClassifier, channels: int) -> VideoClassifier:
+    """Give the stem `channels` inputs, each the mean of the old input filters (TSN's cross-modality init).
+
+    RGB weights fine-tuned on 2-channel optical flow start with every flow channel seeing the average RGB filter.
+    A model that already has `channels` inputs is returned unchanged.
+    """
+    old = model.arch_options.get("n_input_channels", 3)
+    if old == channels:
+        return model
+    stem = next(m for m in model.modules() if isinstance(m, (nn.Conv3d, nn.Conv2d)))
+    with torch.no_grad():
+        mean = stem.weight.mean(dim=1, keepdim=True)
+        stem.weight = nn.Parameter(mean.repeat_interleave(channels, dim=1).contiguous(),
+                                   requires_grad=stem.weight.requires_grad)
+    stem.in_channels = channels
+    model.arch_options = {**model.arch_options, "n_input_channels": channels}
+    return model

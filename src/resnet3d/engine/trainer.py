@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from resnet3d.engine import checkpointing as ckpt
 from resnet3d.engine import logger as logs
+from resnet3d.engine import run_folder
 from resnet3d.engine.config import ConfigError, TrainConfig, apply_dict, apply_overrides, validate
 from resnet3d.engine.distributed import DistContext, all_reduce_sum, setup, teardown
 from resnet3d.engine.evaluate import evaluate
@@ -71,12 +72,13 @@ def resume_config(path: str | Path, overrides: tuple[str, ...] | list[str] = ())
     """The configuration stored in a run's checkpoint, with `section.key=value` overrides on top."""
     from resnet3d.models.checkpoint import read_checkpoint
 
-    path = ckpt.resolve_resume(path)
+    folder, path = run_folder.locate_resume(path)
     state = ckpt.training_state(read_checkpoint(path), path)
     config = TrainConfig()
     apply_dict(config, state["config"], f"{path} (stored config)")
-    config.run.resume = str(path)
     apply_overrides(config, overrides)
+    config.run.resume = str(path)
+    config.run.out_dir = run_folder.resume_out_dir(folder, path, overrides)  # never the stored one
     validate(config)
     return config
 
@@ -109,9 +111,10 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
     from resnet3d.models.checkpoint import read_checkpoint
 
     start_time = time.perf_counter()
+    resolved = run_folder.make_absolute(config)
     run_dir = Path(config.run.out_dir)
     resume_path = ckpt.resolve_resume(config.run.resume) if config.run.resume else None
-    if resume_path is None and (run_dir / ckpt.CHECKPOINT_DIR / "last.pth").exists():
+    if (run_dir / ckpt.CHECKPOINT_DIR / "last.pth").exists() and not run_folder.inside(resume_path, run_dir):
         raise TrainingError(f"run.out_dir: {run_dir} already holds a run; continue it with --resume {run_dir} "
                             "or choose another run.out_dir")
     state = ckpt.training_state(read_checkpoint(resume_path), resume_path) if resume_path else None
@@ -175,9 +178,10 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
     # ---- run folder and logs (rank 0 only) -------------------------------------------------------------------
     epochs_csv = run_dir / "train_epochs.csv"
     steps_csv = run_dir / "train_steps.csv"
+    folder = run_folder.RunFolder(run_dir) if ctx.is_main else None
     if ctx.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / "config.yaml", config.to_yaml())
+        folder.remove_stale_temp_files()
+        atomic_write_text(run_dir / "config.yaml", run_folder.yaml_header(resolved) + config.to_yaml())
         logs.truncate_after(epochs_csv, "epoch", len(history))  # rows written after the checkpoint are redone
         logs.truncate_after(steps_csv, "step", step)
         epoch_log, step_log = logs.CsvLog(epochs_csv, logs.EPOCH_FIELDS), logs.CsvLog(steps_csv, logs.STEP_FIELDS)
@@ -190,6 +194,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
         if ctx.is_main:
             from resnet3d.models.checkpoint import save_model
 
+            folder.check()
             training = {
                 "epoch": epoch_done, "step": step, "step_in_epoch": in_epoch, "epoch_sums": list(sums),
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
@@ -260,6 +265,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
                 if ctx.is_main:
                     row = {"epoch": epoch, "step": step, "lr": lr, "loss": loss_sum / count,
                            "clip_top1": hit_sum / count, "clips_per_s": count / step_time, "data_time_s": data_time}
+                    folder.check()
                     step_log.write(row)
                     board.scalars({"train/step_loss": row["loss"], "train/lr": lr}, step)
                     if bar is not None:
@@ -293,6 +299,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
             if is_best:
                 best = {"epoch": epoch, "video_top1": result.video_top1}
             if ctx.is_main:
+                folder.check()
                 epoch_log.write(row)
                 board.scalars({f"epoch/{k}": row[k] for k in logs.EPOCH_FIELDS[2:-1]}, step)
                 _print(ctx, _epoch_line(row, config.schedule.epochs))
@@ -331,6 +338,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
         bad_files=history[-1]["bad_files"] if history else 0,
     )
     if ctx.is_main:
+        folder.check()
         atomic_write_json(run_dir / "summary.json", summary.to_dict())
         _print(ctx, logs.format_summary(summary.to_dict()))
         if status == "interrupted":

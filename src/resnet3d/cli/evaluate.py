@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from resnet3d.cli import model_options
 from resnet3d.cli.predict import add_inference_args
 from resnet3d.errors import Resnet3dError
 
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     num_clips = _parse_clips(args.clips)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    network, meta = load_model(args.checkpoint)
+    network, meta = load_model(args.checkpoint, **model_options.load_kwargs(args))
     index = read_index(args.data, videos=args.root, subset=args.subset)
     subset = index.subset(args.subset)
     if len(subset) == 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from resnet3d.cli import model_options
 from resnet3d.errors import Resnet3dError
 
 
@@ -21,6 +22,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=float, default=1e-4,
                    help="largest allowed absolute logit difference to PyTorch (default: 1e-4)")
     p.add_argument("--no-check", action="store_true", help="skip the onnxruntime comparison")
+    model_options.add_arguments(p)
     return p
 
 
@@ -31,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from resnet3d.engine.predict import class_names, input_channels
     from resnet3d.models.checkpoint import load_model
 
-    model, meta = load_model(args.checkpoint)
+    model, meta = load_model(args.checkpoint, **model_options.load_kwargs(args))
     model.eval()
     length, size = args.clip_length or meta.clip_length, args.input_size or meta.input_size
     shape = (input_channels(model), length, size, size)

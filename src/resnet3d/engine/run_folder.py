@@ -16,7 +16,7 @@ from resnet3d.engine.checkpointing import CHECKPOINT_DIR, resolve_resume
 from resnet3d.errors import Resnet3dError
 from resnet3d.io import TMP_SUFFIX
 
-PATH_KEYS = ("run.out_dir", "run.resume", "data.index", "data.root", "model.pretrained")
+PATH_KEYS = ("run.out_dir", "run.resume", "data.index", "data.root", "model.pretrained", "model.pretrained_opts")
 # atomic_path's temporary files: "." + target name + "." + mkstemp's 8 random characters + ".tmp"
 _TEMP_FILE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}" + re.escape(TMP_SUFFIX) + "$")
 

@@ -376,12 +376,12 @@ def _build_model(config: TrainConfig, classes: list[str], resume_path: Path | No
     if resume_path is not None:
         model, meta = load_model(resume_path)  # the trained head, never a fresh one
     elif config.model.pretrained is not None:
-        model, meta = load_model(config.model.pretrained)
+        model, meta = _load_pretrained(config)
         if model.num_classes != num_classes or list(meta.class_names or []) != classes:
             replace_head(model, num_classes)
     else:
         try:
-            model = create_model(config.model.arch, num_classes=num_classes, **config.model.options)
+            model = create_model(config.model.arch or "resnet18", num_classes=num_classes, **config.model.options)
         except (TypeError, ValueError, Resnet3dError) as e:
             raise ConfigError(f"model.arch/model.options: {e}") from None
         meta = None
@@ -395,11 +395,28 @@ def _build_model(config: TrainConfig, classes: list[str], resume_path: Path | No
         normalization = meta.normalization
     else:
         normalization = get_normalization("kinetics", config.data.value_scale)
-    config.model.arch = model.arch_name
+    config.model.arch, config.model.options = model.arch_name, dict(model.arch_options)  # as the checkpoints say
     meta = ModelMeta(arch=model.arch_name, num_classes=num_classes, options=dict(model.arch_options),
                      class_names=classes, normalization=normalization.channels(model.arch_options.get("n_input_channels", 3)),
                      clip_length=config.data.clip_length, t_stride=config.data.t_stride,
                      input_size=config.data.input_size, source="resnet3d train")
+    return model, meta
+
+
+def _load_pretrained(config: TrainConfig) -> tuple[nn.Module, Any]:
+    """model.pretrained with model.options on top; a model.arch or shape option the file does not hold is refused."""
+    from resnet3d.models.checkpoint import OptionsConflictError, load_model
+    from resnet3d.models.registry import resolve_name
+
+    m = config.model
+    try:
+        model, meta = load_model(m.pretrained, opts=m.pretrained_opts, **m.options)
+    except OptionsConflictError as e:
+        raise ConfigError(f"model.options: {e}") from None
+    if m.arch is not None and resolve_name(m.arch) != model.arch_name:
+        held = ", ".join(f"{k}={v}" for k, v in meta.options.items())
+        raise ConfigError(f"model.arch: {m.arch}, but {m.pretrained} holds {model.arch_name} ({held}); leave "
+                          f"model.arch unset to fine-tune it, or give a {m.arch} checkpoint")
     return model, meta
 
 

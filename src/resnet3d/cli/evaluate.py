@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from resnet3d.data.annotations import read_index
     from resnet3d.data.datasets import MultiViewDataset, collate_views
     from resnet3d.data.transforms import build_eval_transform
+    from resnet3d.engine import banner
     from resnet3d.engine import evaluate as engine
     from resnet3d.engine.precision import prepare_for_inference, resolve_precision
     from resnet3d.engine.predict import cost_report, format_cost
@@ -68,6 +69,11 @@ def run(args: argparse.Namespace) -> int:
     loader = DataLoader(dataset, batch_size=max(1, args.batch_size // views), collate_fn=collate_views,
                         num_workers=args.workers, pin_memory=device.type == "cuda")
     model = prepare_for_inference(network, device, precision=args.precision, compile=args.compile)
+    facts = banner.inference_facts(network, meta, args.checkpoint, precision=resolve_precision(args.precision, device),
+                                   requested=args.precision, device=device, frames=clip_length, size=input_size,
+                                   videos={args.subset: len(subset)})
+    if not args.quiet:
+        print(banner.format_banner("resnet3d eval", facts), file=sys.stderr)
 
     start = time.perf_counter()
     try:
@@ -90,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
                                       checkpoint=str(args.checkpoint))
     doc["videos"]["broken_files"] = dataset.bad_files.lines
     doc["wall_time_s"] = round(wall, 2)
+    doc["run"] = facts
 
     out = Path(args.out) if args.out else _default_out(Path(args.checkpoint))
     doc["files"] = {"confusion_csv": "confusion.csv", "confusion_png": "confusion.png", "per_class": "per_class.csv",

@@ -33,6 +33,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from resnet3d.data.video import guess_kind
+    from resnet3d.engine import banner
     from resnet3d.engine import features as engine
     from resnet3d.engine.predict import InferenceSetup
 
@@ -56,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
         args.checkpoint, mode="features", device=args.device, precision=args.precision, compile=args.compile,
         clip_length=args.clip_length, t_stride=args.t_stride, input_size=args.input_size, stride=args.stride,
         model_options=model_options.load_kwargs(args))
+    if not args.quiet:
+        print(banner.format_banner("resnet3d features", banner.setup_facts(setup, args.checkpoint, args.precision,
+                                                                           {"videos": len(items)})), file=sys.stderr)
     out = Path(args.out)
     hdf5 = out.suffix.lower() in (".h5", ".hdf5")
     writer = engine.HDF5Writer(out) if hdf5 else engine.NpyWriter(out)

@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from resnet3d.data.video import VideoError, guess_kind
+    from resnet3d.engine import banner
     from resnet3d.engine import predict as engine
     from resnet3d.io import atomic_write_text
 
@@ -63,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
         labels=args.labels, model_options=model_options.load_kwargs(args))
     if args.top_k < 1:
         raise Resnet3dError(f"--top-k must be >= 1, got {args.top_k}")
+    if not args.quiet:
+        print(banner.format_banner("resnet3d predict", banner.setup_facts(setup, args.checkpoint, args.precision,
+                                                                          {"files": len(args.videos)})), file=sys.stderr)
     fmt = args.format or ("csv" if args.output and Path(args.output).suffix.lower() == ".csv" else "json")
 
     records, errors = [], []

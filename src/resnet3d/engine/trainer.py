@@ -27,6 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from resnet3d.engine import checkpointing as ckpt
+from resnet3d.engine import banner
 from resnet3d.engine import logger as logs
 from resnet3d.engine import run_folder
 from resnet3d.engine.config import ConfigError, TrainConfig, apply_dict, apply_overrides, validate
@@ -59,6 +60,7 @@ class TrainSummary:
     wall_time_s: float = 0.0
     train_clips_per_s: float | None = None
     bad_files: int = 0
+    run: dict = field(default_factory=dict)  # what the run used: precision, layout, device, data, cost, weights
 
     def to_dict(self) -> dict:
         """JSON-friendly form (summary.json)."""
@@ -126,7 +128,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
 
     # ---- data index, model, data sets -------------------------------------------------------------------------
     index = _read_index(config)
-    model, meta = _build_model(config, list(index.classes), resume_path)
+    model, meta, weights = _build_model(config, list(index.classes), resume_path)
     config.model.num_classes = meta.num_classes
     train_set, val_set = _build_datasets(config, index, meta.normalization)
     micro = _micro_batch(config, ctx)
@@ -147,6 +149,12 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
             raise ConfigError("model.sync_bn: SyncBatchNorm works on GPUs only; set model.sync_bn=false on CPU")
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = prepare_for_training(model, ctx.device, channels_last=config.run.channels_last)
+    videos = {config.data.train_subset: len(train_set), **({config.data.val_subset: len(val_set)} if val_set else {})}
+    facts = banner.run_facts(model, precision=precision, requested=config.run.precision,
+                             channels_last=config.run.channels_last, device=ctx.device, world_size=ctx.world_size,
+                             videos=videos, frames=config.data.clip_length, size=config.data.input_size,
+                             weights=weights)
+    _print(ctx, banner.format_banner("resnet3d train", facts))
     net: nn.Module = model
     if ctx.distributed:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
@@ -181,7 +189,8 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
     folder = run_folder.RunFolder(run_dir) if ctx.is_main else None
     if ctx.is_main:
         folder.remove_stale_temp_files()
-        atomic_write_text(run_dir / "config.yaml", run_folder.yaml_header(resolved) + config.to_yaml())
+        atomic_write_text(run_dir / "config.yaml",
+                          run_folder.yaml_header(resolved) + banner.yaml_comment(facts) + config.to_yaml())
         logs.truncate_after(epochs_csv, "epoch", len(history))  # rows written after the checkpoint are redone
         logs.truncate_after(steps_csv, "step", step)
         epoch_log, step_log = logs.CsvLog(epochs_csv, logs.EPOCH_FIELDS), logs.CsvLog(steps_csv, logs.STEP_FIELDS)
@@ -202,7 +211,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
                 "best": best, "elapsed_s": elapsed_before + time.perf_counter() - start_time,
                 "world_size": ctx.world_size,
             }
-            save_model(path, model, meta, extra={"training": training})
+            save_model(path, model, meta, extra={"training": training, "run": facts})
         return path
 
     stop = _StopSignal()
@@ -335,7 +344,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
         history=[{k: r[k] for k in logs.EPOCH_FIELDS} for r in history],
         wall_time_s=elapsed_before + time.perf_counter() - start_time,
         train_clips_per_s=total_clips / total_time if total_time else None,
-        bad_files=history[-1]["bad_files"] if history else 0,
+        bad_files=history[-1]["bad_files"] if history else 0, run=facts,
     )
     if ctx.is_main:
         folder.check()
@@ -363,8 +372,9 @@ def _read_index(config: TrainConfig) -> Any:
     return read_index(config.data.index, config.data.format, videos=config.data.root, split=config.data.split)
 
 
-def _build_model(config: TrainConfig, classes: list[str], resume_path: Path | None) -> tuple[nn.Module, Any]:
-    """A fresh model, a pretrained one with a new head, or the exact model of the checkpoint we resume."""
+def _build_model(config: TrainConfig, classes: list[str], resume_path: Path | None) -> tuple[nn.Module, Any, dict]:
+    """A fresh model, a pretrained one with a new head, or the exact model of the checkpoint we resume; with where
+    its weights came from (for the banner)."""
     from resnet3d.models.checkpoint import ModelMeta, load_model
     from resnet3d.models.finetune import freeze_until, replace_head
     from resnet3d.models.registry import create_model
@@ -373,12 +383,16 @@ def _build_model(config: TrainConfig, classes: list[str], resume_path: Path | No
     num_classes = config.model.num_classes or len(classes)
     if num_classes != len(classes):
         raise ConfigError(f"model.num_classes: {num_classes}, but the index has {len(classes)} classes")
+    weights: dict = {"init": "random", "seed": config.run.seed}
     if resume_path is not None:
         model, meta = load_model(resume_path)  # the trained head, never a fresh one
+        weights = {"resumed_from": str(resume_path)}
     elif config.model.pretrained is not None:
         model, meta = _load_pretrained(config)
-        if model.num_classes != num_classes or list(meta.class_names or []) != classes:
+        replaced = model.num_classes != num_classes or list(meta.class_names or []) != classes
+        if replaced:
             replace_head(model, num_classes)
+        weights = banner.pretrained_facts(config.model.pretrained, meta, num_classes, replaced, config.model.options)
     else:
         try:
             model = create_model(config.model.arch or "resnet18", num_classes=num_classes, **config.model.options)
@@ -389,6 +403,8 @@ def _build_model(config: TrainConfig, classes: list[str], resume_path: Path | No
         if config.model.pretrained is None and resume_path is None:
             raise ConfigError("model.freeze_until: freezing layers needs model.pretrained")
         freeze_until(model, config.model.freeze_until)
+    if "pretrained" in weights:
+        weights["frozen"] = list(getattr(model, "frozen_modules", ()))
     if config.data.normalization is not None:
         normalization = get_normalization(config.data.normalization, config.data.value_scale)
     elif meta is not None:
@@ -400,7 +416,7 @@ def _build_model(config: TrainConfig, classes: list[str], resume_path: Path | No
                      class_names=classes, normalization=normalization.channels(model.arch_options.get("n_input_channels", 3)),
                      clip_length=config.data.clip_length, t_stride=config.data.t_stride,
                      input_size=config.data.input_size, source="resnet3d train")
-    return model, meta
+    return model, meta, weights
 
 
 def _load_pretrained(config: TrainConfig) -> tuple[nn.Module, Any]:

@@ -75,3 +75,15 @@ def test_resume_refuses_to_write_into_another_folder(run_index, tmp_path, capsys
     assert _train("--resume", str(tmp_path / "a"), f"run.out_dir={tmp_path / 'b'}") == 2
     assert "continues in its own folder" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+def test_a_loose_checkpoint_resumes_only_into_a_folder_named_for_it(run_index, tmp_path, capsys):
+    assert _train(*tiny_overrides(run_index, tmp_path / "a")) == 0
+    before = snapshot(tmp_path / "a")
+    loose = tmp_path / "loose.pth"
+    shutil.copy(tmp_path / "a/checkpoints/last.pth", loose)
+    assert _train("--resume", str(loose), "schedule.epochs=2") == 2
+    assert "say where the run continues with run.out_dir=DIR" in capsys.readouterr().err
+    assert _train("--resume", str(loose), "--out", str(tmp_path / "b"), "schedule.epochs=2") == 0
+    assert [r["epoch"] for r in logs.read_csv(tmp_path / "b/train_epochs.csv")] == ["2"]
+    assert snapshot(tmp_path / "a") == before

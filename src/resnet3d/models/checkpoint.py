@@ -164,7 +164,7 @@ def _parse(ckpt: dict[str, Any], path: Path, opts: str | os.PathLike | None = No
     except Resnet3dError as e:
         raise CheckpointError(f"{path}: {e}") from None
     found, opts_path = original.find_opts(path, opts)
-    era, _ = original.era(ckpt, state_dict, clean.legacy, found, layout=kind == "hara2020")
+    era = original.era(ckpt, state_dict, clean.legacy, found, layout=kind == "hara2020")
     if kind == "hara2020":
         kind = era or kind
     n_in = arch.options.get("n_input_channels", 3)

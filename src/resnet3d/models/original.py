@@ -56,27 +56,28 @@ def model_options(opts: Mapping[str, Any], accepted: set[str]) -> dict[str, Any]
 
 
 def era(checkpoint: Mapping[str, Any], state_dict: Mapping[str, Any], legacy: bool, opts: Mapping[str, Any] | None,
-        *, layout: bool) -> tuple[str | None, str]:
-    """("hara2018" | "hara2020" | None, the evidence): which branch of the original wrote this file.
+        *, layout: bool) -> str | None:
+    """"hara2018", "hara2020" or None (nothing says): which branch of the original wrote this file.
 
     `layout`: the file has the original's {epoch, arch, state_dict, optimizer...} layout (not a bare state dict).
+    The 2020 code saves the bare model (no `module.` keys) with a scheduler state; the 2018 code saved the
+    DataParallel model and no scheduler. `num_batches_tracked` alone does not tell: 2018 runs on torch >= 0.4.1
+    have it.
     """
     if opts is not None:
         if _KEYS_2018 & opts.keys() and not _KEYS_2020 & opts.keys():
-            return "hara2018", f"its {OPTS_FILE} has CVPR-2018 options"
+            return "hara2018"
         if _KEYS_2020 & opts.keys():
-            return "hara2020", f"its {OPTS_FILE} has 2020 options"
-    if legacy:
-        return "hara2018", "pre-0.4.1 tensors (no num_batches_tracked or old DenseNet names)"
+            return "hara2020"
+    if legacy:  # no num_batches_tracked (torch < 0.4.1) or old DenseNet names
+        return "hara2018"
     if not layout:
-        return None, "a bare state dict"
+        return None
     if any(str(k).startswith("module.") for k in state_dict):
-        return "hara2018", "DataParallel 'module.' keys (the 2020 code saves the bare model)"
+        return "hara2018"
     if "optimizer" in checkpoint:
-        if "scheduler" in checkpoint:
-            return "hara2020", "a scheduler state beside the optimizer"
-        return "hara2018", "an optimizer state without a scheduler state"
-    return None, "nothing in the file says"
+        return "hara2020" if "scheduler" in checkpoint else "hara2018"
+    return None
 
 
 def normalization(opts: Mapping[str, Any], channels: int) -> Normalization | None:

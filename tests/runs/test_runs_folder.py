@@ -58,6 +58,7 @@ def test_resume_from_another_working_directory(run_index, tmp_path, monkeypatch,
     text = (work / "rel/config.yaml").read_text()
     config = yaml.safe_load(text)
     assert config["run"]["out_dir"] == str(work / "rel") and config["data"]["index"] == str(run_index)
+    assert f"# resolved_from: {work}  (the working directory" in text  # kept from the first start
 
 
 def test_config_yaml_says_how_relative_paths_were_resolved(run_index, tmp_path, monkeypatch, capsys):
@@ -66,8 +67,8 @@ def test_config_yaml_says_how_relative_paths_were_resolved(run_index, tmp_path, 
     assert _train(*tiny_overrides(relative, "rel")) == 0
     header = [line for line in (tmp_path / "rel/config.yaml").read_text().splitlines() if line.startswith("#")]
     assert f"# resolved_from: {tmp_path}" in "\n".join(header)
-    assert f"#   data.index: {relative} -> {run_index}" in header
-    assert f"#   run.out_dir: rel -> {tmp_path / 'rel'}" in header
+    assert f"# resolved: data.index: {relative} -> {run_index}" in header
+    assert f"# resolved: run.out_dir: rel -> {tmp_path / 'rel'}" in header
 
 
 def test_resume_refuses_to_write_into_another_folder(run_index, tmp_path, capsys):

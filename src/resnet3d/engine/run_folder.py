@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from resnet3d.engine.checkpointing import CHECKPOINT_DIR, resolve_resume
+from resnet3d.engine.config import TrainConfig
 from resnet3d.errors import Resnet3dError
 from resnet3d.io import TMP_SUFFIX
 
@@ -28,7 +29,7 @@ class RunFolderError(Resnet3dError):
 def locate_resume(given: str | Path) -> tuple[Path | None, Path]:
     """(run folder, checkpoint) for `--resume`: a folder means its checkpoints/last.pth; a file inside a run's
     checkpoints/ belongs to that run; any other file has no run folder of its own (None)."""
-    path = Path(given).absolute()
+    path = Path(os.path.abspath(given))
     checkpoint = resolve_resume(path)
     if path.is_dir():
         return path, checkpoint
@@ -42,8 +43,8 @@ def resume_out_dir(folder: Path | None, checkpoint: Path, overrides: list[str] |
         if not given:
             raise RunFolderError(f"run.resume: {checkpoint} is not in a run folder's {CHECKPOINT_DIR}/; say where "
                                  "the run continues with run.out_dir=DIR (or --out DIR)")
-        return str(Path(given[-1]).absolute())
-    if given and Path(given[-1]).absolute() != folder:
+        return os.path.abspath(given[-1])
+    if given and Path(given[-1]).resolve() != folder.resolve():
         raise RunFolderError(f"run.out_dir: a resumed run continues in its own folder {folder}, not in {given[-1]}; "
                              "to branch it, copy the folder and resume the copy")
     return str(folder)
@@ -64,9 +65,9 @@ class Resolved:
     absolute: str
 
 
-def make_absolute(config, cwd: Path | None = None) -> list[Resolved]:
-    """Make the path options of `config` absolute against `cwd` (default: the current directory), in place."""
-    cwd = Path(cwd or os.getcwd())
+def make_absolute(config: TrainConfig) -> list[Resolved]:
+    """Make the path options of `config` absolute against the current directory, in place."""
+    cwd = Path.cwd()
     resolved = []
     for dotted in PATH_KEYS:
         section, key = dotted.split(".")
@@ -79,13 +80,15 @@ def make_absolute(config, cwd: Path | None = None) -> list[Resolved]:
     return resolved
 
 
-def yaml_header(resolved: list[Resolved], cwd: Path | None = None) -> str:
-    """Comment lines for config.yaml saying how relative paths were resolved."""
+def yaml_header(resolved: list[Resolved], previous: Path) -> str:
+    """Comment lines for config.yaml saying how relative paths were resolved (on a resume, as `previous` said)."""
     lines = ["# resnet3d train: the resolved configuration of this run (all paths absolute)."]
     if resolved:
-        lines.append(f"# resolved_from: {Path(cwd or os.getcwd())}  (the working directory relative paths were "
-                     "resolved against)")
-        lines += [f"#   {r.key}: {r.given} -> {r.absolute}" for r in resolved]
+        lines.append(f"# resolved_from: {Path.cwd()}  (the working directory relative paths were made absolute "
+                     "against)")
+        lines += [f"# resolved: {r.key}: {r.given} -> {r.absolute}" for r in resolved]
+    elif previous.is_file():
+        lines += [line for line in previous.read_text(encoding="utf-8").splitlines() if line.startswith("# resolved")]
     return "\n".join(lines) + "\n"
 
 

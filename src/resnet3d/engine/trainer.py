@@ -190,7 +190,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
     if ctx.is_main:
         folder.remove_stale_temp_files()
         atomic_write_text(run_dir / "config.yaml",
-                          run_folder.yaml_header(resolved) + banner.yaml_comment(facts) + config.to_yaml())
+                          run_folder.yaml_header(resolved, run_dir / "config.yaml") + banner.yaml_comment(facts) + config.to_yaml())
         logs.truncate_after(epochs_csv, "epoch", len(history))  # rows written after the checkpoint are redone
         logs.truncate_after(steps_csv, "step", step)
         epoch_log, step_log = logs.CsvLog(epochs_csv, logs.EPOCH_FIELDS), logs.CsvLog(steps_csv, logs.STEP_FIELDS)

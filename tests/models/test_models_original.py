@@ -12,6 +12,7 @@ import torch
 from resnet3d.cli import build_parser
 from resnet3d.cli import main as cli_main
 from resnet3d.engine.predict import InferenceSetup
+from resnet3d.errors import Resnet3dError
 from resnet3d.models import create_model, load_model
 from resnet3d.models import checkpoint
 from resnet3d.normalization import PRESETS, Normalization
@@ -173,3 +174,18 @@ def test_2018_opts_json_gives_its_normalisation(tmp_path):
     _, meta = load_model(path)
     assert meta.source == "hara2018"
     assert meta.normalization == Normalization((114.7748, 107.7354, 99.475), (1.0, 1.0, 1.0), 255.0)
+
+
+def test_explicit_options_win_over_opts_json(no_max_pool_run):
+    path, _ = no_max_pool_run
+    loaded, meta = load_model(path, no_max_pool=False)
+    assert loaded.maxpool is not None and meta.options["conv1_t_stride"] == 2
+
+
+def test_unreadable_opts_file_is_one_line_error(no_max_pool_run, tmp_path):
+    path, _ = no_max_pool_run
+    (tmp_path / "broken.json").write_text("{'not': json")
+    with pytest.raises(Resnet3dError, match=r"broken.json: not the original's opts.json \(not JSON"):
+        load_model(path, opts=tmp_path / "broken.json")
+    with pytest.raises(Resnet3dError, match=r"missing.json: cannot read the original's options \(No such file"):
+        load_model(path, opts=tmp_path / "missing.json")

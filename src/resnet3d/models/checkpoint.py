@@ -150,7 +150,7 @@ def _parse(ckpt: dict[str, Any], path: Path, opts: str | os.PathLike | None = No
             meta = ModelMeta.from_dict(ckpt["meta"])
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{path}: broken resnet3d metadata ({e})") from None
-        given = original.model_options(original.find_opts(path, opts)[0], set(meta.options)) if opts else {}
+        given = original.model_options(original.find_opts(path, opts), set(meta.options)) if opts else {}
         return strip_prefixes(ckpt["state_dict"]), _with_options(meta, {**given, **(options or {})}, path)
     if _is_state_dict(ckpt.get("state_dict")):
         state_dict, kind = ckpt["state_dict"], "hara2020"
@@ -163,7 +163,7 @@ def _parse(ckpt: dict[str, Any], path: Path, opts: str | os.PathLike | None = No
         arch = infer_architecture(clean.state_dict)
     except Resnet3dError as e:
         raise CheckpointError(f"{path}: {e}") from None
-    found, opts_path = original.find_opts(path, opts)
+    found = original.find_opts(path, opts)
     era = original.era(ckpt, state_dict, clean.legacy, found, layout=kind == "hara2020")
     if kind == "hara2020":
         kind = era or kind
@@ -185,8 +185,8 @@ def _with_options(meta: ModelMeta, options: Mapping[str, Any], source: Path) -> 
     if clash:
         held = ", ".join(f"{k}={meta.options[k]!r}" for k in clash)
         asked = ", ".join(f"{k}={v!r}" for k, v in clash.items())
-        raise OptionsConflictError(f"{source}: the checkpoint holds {meta.arch} with {held}; {asked} does not fit its "
-                              f"weights (only {', '.join(TRACELESS_OPTIONS)} can differ)")
+        raise OptionsConflictError(f"{source}: the checkpoint holds {meta.arch} with {held}; {asked} does not fit "
+                                   f"its weights (only {', '.join(TRACELESS_OPTIONS)} can differ)")
     return replace(meta, options={**meta.options, **options}) if options else meta
 
 

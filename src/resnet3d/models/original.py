@@ -29,11 +29,11 @@ class OptsError(Resnet3dError):
     """An opts.json that cannot be read."""
 
 
-def find_opts(checkpoint: Path, given: str | Path | None) -> tuple[dict | None, Path | None]:
-    """The original's options: from `given`, else from an opts.json beside the checkpoint, else (None, None)."""
+def find_opts(checkpoint: Path, given: str | Path | None) -> dict | None:
+    """The original's options: from `given`, else from an opts.json beside the checkpoint, else None."""
     path = Path(given) if given is not None else checkpoint.parent / OPTS_FILE
     if given is None and not path.is_file():
-        return None, None
+        return None
     try:
         opts = json.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
@@ -42,7 +42,7 @@ def find_opts(checkpoint: Path, given: str | Path | None) -> tuple[dict | None, 
         raise OptsError(f"{path}: not the original's opts.json (not JSON: {e})") from None
     if not isinstance(opts, dict):
         raise OptsError(f"{path}: not the original's opts.json (expected an object of options)")
-    return opts, path
+    return opts
 
 
 def model_options(opts: Mapping[str, Any], accepted: set[str]) -> dict[str, Any]:

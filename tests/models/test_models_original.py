@@ -189,3 +189,12 @@ def test_unreadable_opts_file_is_one_line_error(no_max_pool_run, tmp_path):
         load_model(path, opts=tmp_path / "broken.json")
     with pytest.raises(Resnet3dError, match=r"missing.json: cannot read the original's options \(No such file"):
         load_model(path, opts=tmp_path / "missing.json")
+
+
+def test_a_file_that_cannot_say_its_era_warns_about_the_normalisation(tmp_path):
+    model = _trained_with()
+    torch.save(model.state_dict(), tmp_path / "bare.pth")
+    with pytest.warns(getattr(checkpoint, "AssumedOptionsWarning", None),
+                      match="assumed no_max_pool=False, conv1_t_stride=1, kinetics normalisation"):
+        _, meta = load_model(tmp_path / "bare.pth")
+    assert meta.normalization == PRESETS["kinetics"]

@@ -101,3 +101,20 @@ def test_atomic_writes_get_the_umask_mode(run_index, tmp_path, capsys):
     written = [tmp_path / "r" / name for name in ("config.yaml", "summary.json", "checkpoints/last.pth",
                                                   "checkpoints/epoch_001.pth")]
     assert [stat.S_IMODE(p.stat().st_mode) for p in written] == [0o640] * 4
+
+
+def test_run_folder_replaced_mid_run_stops(run_index, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "v"
+    real, seen = datasets.ClipDataset.__getitem__, {"n": 0}
+
+    def getitem(self, i):
+        seen["n"] += 1
+        if seen["n"] == 2:
+            shutil.rmtree(run)
+            run.mkdir()  # another folder under the same name
+        return real(self, i)
+
+    monkeypatch.setattr(datasets.ClipDataset, "__getitem__", getitem)
+    assert main(["train", *tiny_overrides(run_index, run)]) == 2
+    assert f"run folder {run} was replaced by another folder while training" in capsys.readouterr().err
+    assert os.listdir(run) == []

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from resnet3d.cli import model_options
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -19,6 +21,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--class-names", type=Path, help="text file with one class name per line, in output order")
     p.add_argument("--normalization", help="override the inferred input normalisation preset "
                    "(kinetics, activitynet, 0.5, hara2018)")
+    model_options.add_arguments(p)
     return p
 
 
@@ -30,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from resnet3d.models.complexity import count_params
     from resnet3d.normalization import get_normalization
 
-    model, meta = load_model(args.input)
+    model, meta = load_model(args.input, **model_options.load_kwargs(args))
     changes = {}
     if args.class_names:
         try:

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from resnet3d.cli import model_options
 from resnet3d.cli.predict import add_inference_args
 from resnet3d.errors import Resnet3dError
 
@@ -77,6 +78,7 @@ def _evaluate(args: argparse.Namespace, checkpoint: str, data: str, root: str | 
     from resnet3d.data.annotations import read_index
     from resnet3d.data.datasets import MultiViewDataset, collate_views
     from resnet3d.data.transforms import build_eval_transform
+    from resnet3d.engine import banner
     from resnet3d.engine import evaluate as engine
     from resnet3d.engine.precision import prepare_for_inference, resolve_precision
     from resnet3d.engine.predict import cost_report, format_cost
@@ -84,7 +86,7 @@ def _evaluate(args: argparse.Namespace, checkpoint: str, data: str, root: str | 
 
     num_clips = _parse_clips(args.clips)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    network, meta = load_model(checkpoint)
+    network, meta = load_model(checkpoint, **model_options.load_kwargs(args))
     index = read_index(data, videos=root, subset=args.subset)
     subset = index.subset(args.subset)
     if len(subset) == 0:
@@ -102,6 +104,11 @@ def _evaluate(args: argparse.Namespace, checkpoint: str, data: str, root: str | 
     loader = DataLoader(dataset, batch_size=max(1, args.batch_size // views), collate_fn=collate_views,
                         num_workers=args.workers, pin_memory=device.type == "cuda")
     model = prepare_for_inference(network, device, precision=args.precision, compile=args.compile)
+    facts = banner.inference_facts(network, meta, checkpoint, precision=resolve_precision(args.precision, device),
+                                   requested=args.precision, device=device, frames=clip_length, size=input_size,
+                                   videos={args.subset: len(subset)})
+    if not args.quiet:
+        print(banner.format_banner("resnet3d eval", facts), file=sys.stderr)
 
     start = time.perf_counter()
     try:
@@ -124,6 +131,7 @@ def _evaluate(args: argparse.Namespace, checkpoint: str, data: str, root: str | 
                                       checkpoint=str(checkpoint))
     doc["videos"]["broken_files"] = dataset.bad_files.lines
     doc["wall_time_s"] = round(wall, 2)
+    doc["run"] = facts
     _write(out, doc, cm, result, dataset.video_ids, class_names, args.top_k)
     print(_summary(doc, out, format_cost(cost)), file=sys.stderr if args.quiet else sys.stdout)
     return result, dataset.video_ids, class_names, doc

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from resnet3d.cli import model_options
 from resnet3d.errors import Resnet3dError
 
 
@@ -37,6 +38,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     g.add_argument("--stride", type=int, help="frames between window starts (default: the clip span, no overlap)")
     g.add_argument("--batch-size", type=int, default=4, help="clips per forward/backward pass (default: 4)")
     g.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available, else cpu)")
+    model_options.add_arguments(p)
     return p
 
 
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise Resnet3dError(f"{live[0]}: explain reads video files; live inputs are for predict")
     network, _, windowing, transform, names = load_protocol(
         args.checkpoint, clip_length=args.clip_length, t_stride=args.t_stride, input_size=args.input_size,
-        stride=args.stride, labels=args.labels)
+        stride=args.stride, labels=args.labels, model_options=model_options.load_kwargs(args))
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     cam = GradCam(network, args.layer, args.method, device)
     target = resolve_target(args.target, names)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from resnet3d.cli import model_options
 from resnet3d.errors import Resnet3dError
 
 FORMATS = ("onnx", "torchscript", "export")
@@ -29,6 +30,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=float, default=1e-4,
                    help="largest allowed absolute logit difference to PyTorch (default: 1e-4)")
     p.add_argument("--no-check", action="store_true", help="skip the comparison with the eager model")
+    model_options.add_arguments(p)
     return p
 
 
@@ -43,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         raise Resnet3dError(f"--onnx writes ONNX; use -o FILE with --format {args.format}")
     target = args.onnx or args.output
     fmt = "onnx" if args.onnx else (args.format or engine.format_for(target))
-    model, meta = load_model(args.checkpoint)
+    model, meta = load_model(args.checkpoint, **model_options.load_kwargs(args))
     model.eval()
     length, size = args.clip_length or meta.clip_length, args.input_size or meta.input_size
     shape = (input_channels(model), length, size, size)

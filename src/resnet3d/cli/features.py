@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from resnet3d.cli import model_options
 from resnet3d.cli.predict import add_inference_args
 from resnet3d.errors import Resnet3dError
 
@@ -32,6 +33,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from resnet3d.data.video import guess_kind
+    from resnet3d.engine import banner
     from resnet3d.engine import features as engine
     from resnet3d.engine.predict import InferenceSetup
 
@@ -53,7 +55,11 @@ def run(args: argparse.Namespace) -> int:
 
     setup = InferenceSetup.from_checkpoint(
         args.checkpoint, mode="features", device=args.device, precision=args.precision, compile=args.compile,
-        clip_length=args.clip_length, t_stride=args.t_stride, input_size=args.input_size, stride=args.stride)
+        clip_length=args.clip_length, t_stride=args.t_stride, input_size=args.input_size, stride=args.stride,
+        model_options=model_options.load_kwargs(args))
+    if not args.quiet:
+        print(banner.format_banner("resnet3d features", banner.setup_facts(setup, args.checkpoint, args.precision,
+                                                                           {"videos": len(items)})), file=sys.stderr)
     out = Path(args.out)
     hdf5 = out.suffix.lower() in (".h5", ".hdf5")
     writer = engine.HDF5Writer(out) if hdf5 else engine.NpyWriter(out)

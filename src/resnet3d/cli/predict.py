@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from resnet3d.cli import model_options
 from resnet3d.errors import Resnet3dError
 
 
@@ -24,6 +25,7 @@ def add_inference_args(p: argparse.ArgumentParser, *, stride_help: str) -> None:
     g.add_argument("--compile", action="store_true",
                    help="torch.compile with inductor freezing (fastest on CPU after a warm-up per input shape)")
     g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)")
+    model_options.add_arguments(p)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -58,15 +60,19 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from resnet3d.data.video import VideoError, guess_kind, is_stream
+    from resnet3d.engine import banner
     from resnet3d.engine import predict as engine
     from resnet3d.io import atomic_write_text
 
     setup = engine.InferenceSetup.from_checkpoint(
         args.checkpoint, mode="probs", device=args.device, precision=args.precision, compile=args.compile,
         clip_length=args.clip_length, t_stride=args.t_stride, input_size=args.input_size, stride=args.stride,
-        labels=args.labels)
+        labels=args.labels, model_options=model_options.load_kwargs(args))
     if args.top_k < 1:
         raise Resnet3dError(f"--top-k must be >= 1, got {args.top_k}")
+    if not args.quiet:
+        print(banner.format_banner("resnet3d predict", banner.setup_facts(setup, args.checkpoint, args.precision,
+                                                                          {"files": len(args.videos)})), file=sys.stderr)
     fmt = args.format or ("csv" if args.output and Path(args.output).suffix.lower() == ".csv" else "json")
     live = [v for v in args.videos if is_stream(v)]
     if live:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from resnet3d.cli import model_options
 from resnet3d.errors import Resnet3dError
 
 
@@ -22,6 +23,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--pretrained", metavar="CKPT", help="start from these weights (same as model.pretrained=CKPT)")
     p.add_argument("--out", metavar="DIR", help="run folder (same as run.out_dir=DIR)")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    model_options.add_arguments(p)
     return p
 
 
@@ -34,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"model.pretrained={args.pretrained}")
     if args.out:
         overrides.append(f"run.out_dir={args.out}")
+    if args.opts:
+        overrides.append(f"model.pretrained_opts={args.opts}")
     if args.resume:
         if args.config:
             raise Resnet3dError("--resume keeps the run's stored config; pass changes as key=value instead of --config")
@@ -42,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         config = resume_config(args.resume, overrides)
     else:
         config = load_config(args.config, overrides)
+    config.model.options.update(model_options.parse(args.model_option))
     if args.print_config:
         print(config.to_yaml(), end="")
         return 0

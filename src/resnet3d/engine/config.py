@@ -22,10 +22,11 @@ class ConfigError(Resnet3dError, ValueError):
 class ModelConfig:
     """Which network to train and where its starting weights come from."""
 
-    arch: str = "resnet18"  # original: --model + --model_depth
+    arch: str | None = None  # None: resnet18, or model.pretrained's (original: --model + --model_depth)
     num_classes: int | None = None  # None: the number of classes in the index (original: --n_classes)
     options: dict = field(default_factory=dict)  # architecture options, e.g. widen_factor, conv1_t_size, shortcut
     pretrained: str | None = None  # anything load_model reads (original: --pretrain_path)
+    pretrained_opts: str | None = None  # the original's opts.json for model.pretrained (default: one beside it)
     freeze_until: str | None = None  # first top-level module to train (original: --ft_begin_module)
     sync_bn: bool = False  # SyncBatchNorm under DDP (original: --batchnorm_sync)
 
@@ -302,7 +303,7 @@ def validate(config: TrainConfig) -> None:
                           f"would decode and cache the videos again), got data.workers={config.data.workers}")
     if s.warmup_epochs >= s.epochs:
         raise ConfigError(f"schedule.warmup_epochs: must be shorter than schedule.epochs ({s.epochs}), got {s.warmup_epochs}")
-    if not isinstance(config.model.arch, str) or not config.model.arch:
+    if config.model.arch is not None and not config.model.arch:
         raise ConfigError("model.arch: expected a model name such as resnet18")
 
 

@@ -43,19 +43,32 @@ class CsvLog:
 
 
 def truncate_after(path: Path, key: str, last: int) -> None:
-    """Drop rows whose `key` column exceeds `last`: work done after the checkpoint we resume from is redone."""
+    """Keep only whole rows whose `key` column is at most `last`: work done after the checkpoint we resume from is
+    redone, and a torn row (full disk, power loss) or any row that does not parse is dropped with it."""
     if not path.exists():
         return
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-        fields = list(rows[0].keys()) if rows else None
-    if not rows or all(int(r[key]) <= last for r in rows):
+    text = path.read_text(encoding="utf-8", errors="replace")
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    if rows and not text.endswith("\n"):
+        rows.pop()  # the last line was cut off mid-write
+    header = rows[0] if rows else []
+    if key not in header:  # no intact header: the file is started afresh
+        path.unlink()
+        return
+    col = header.index(key)
+    kept = [header, *(r for r in rows[1:] if len(r) == len(header) and _int_at_most(r[col], last))]
+    if kept == rows and text.endswith("\n"):
         return
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows(r for r in rows if int(r[key]) <= last)
+    csv.writer(out, lineterminator="\r\n").writerows(kept)
     atomic_write_text(path, out.getvalue())
+
+
+def _int_at_most(text: str, last: int) -> bool:
+    try:
+        return int(text) <= last
+    except ValueError:
+        return False
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

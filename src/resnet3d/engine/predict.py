@@ -104,11 +104,12 @@ class InferenceSetup:
     def from_checkpoint(cls, path: str | Path, *, mode: str = "probs", device: str | None = None,
                         precision: str = "auto", compile: bool = False, clip_length: int | None = None,
                         t_stride: int | None = None, input_size: int | None = None, stride: int | None = None,
-                        labels: str | Path | None = None) -> "InferenceSetup":
-        """Load a checkpoint; options left as None come from its metadata."""
+                        labels: str | Path | None = None, model_options: dict | None = None) -> "InferenceSetup":
+        """Load a checkpoint (`model_options`: load_model's keywords); options left as None come from its metadata."""
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         network, meta, windowing, transform, names = load_protocol(path, clip_length=clip_length, t_stride=t_stride,
-                                                                   input_size=input_size, stride=stride, labels=labels)
+                                                                   input_size=input_size, stride=stride, labels=labels,
+                                                                   model_options=model_options)
         try:
             model = InferenceModel(network, device=device, precision=precision, mode=mode, compile=compile)
         except ValueError as e:
@@ -129,13 +130,13 @@ class InferenceSetup:
 
 
 def load_protocol(path: str | Path, *, clip_length: int | None = None, t_stride: int | None = None,
-                  input_size: int | None = None, stride: int | None = None, labels: str | Path | None = None
-                  ) -> tuple[torch.nn.Module, Any, Windowing, EvalTransform, list[str]]:
+                  input_size: int | None = None, stride: int | None = None, labels: str | Path | None = None,
+                  model_options: dict | None = None) -> tuple[torch.nn.Module, Any, Windowing, EvalTransform, list[str]]:
     """The network (eval mode), metadata, windows, transform and class names of a checkpoint; None: its own values."""
     from resnet3d.data.transforms import build_eval_transform
     from resnet3d.models.checkpoint import load_model
 
-    network, meta = load_model(path)
+    network, meta = load_model(path, **(model_options or {}))
     windowing = Windowing(clip_length or meta.clip_length, t_stride or meta.t_stride, stride)
     if windowing.stride is not None and windowing.stride < 1:
         raise Resnet3dError(f"--stride must be >= 1, got {windowing.stride}")

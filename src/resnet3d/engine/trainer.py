@@ -27,7 +27,9 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from resnet3d.engine import checkpointing as ckpt
+from resnet3d.engine import banner
 from resnet3d.engine import logger as logs
+from resnet3d.engine import run_folder
 from resnet3d.engine.config import ConfigError, TrainConfig, apply_dict, apply_overrides, validate
 from resnet3d.engine.distributed import DistContext, all_reduce_sum, setup, teardown
 from resnet3d.engine.evaluate import evaluate
@@ -59,6 +61,7 @@ class TrainSummary:
     wall_time_s: float = 0.0
     train_clips_per_s: float | None = None
     bad_files: int = 0
+    run: dict = field(default_factory=dict)  # what the run used: precision, layout, device, data, cost, weights
 
     def to_dict(self) -> dict:
         """JSON-friendly form (summary.json)."""
@@ -72,12 +75,13 @@ def resume_config(path: str | Path, overrides: tuple[str, ...] | list[str] = ())
     """The configuration stored in a run's checkpoint, with `section.key=value` overrides on top."""
     from resnet3d.models.checkpoint import read_checkpoint
 
-    path = ckpt.resolve_resume(path)
+    folder, path = run_folder.locate_resume(path)
     state = ckpt.training_state(read_checkpoint(path), path)
     config = TrainConfig()
     apply_dict(config, state["config"], f"{path} (stored config)")
-    config.run.resume = str(path)
     apply_overrides(config, overrides)
+    config.run.resume = str(path)
+    config.run.out_dir = run_folder.resume_out_dir(folder, path, overrides)  # never the stored one
     validate(config)
     return config
 
@@ -111,9 +115,10 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
     from resnet3d.models.checkpoint import read_checkpoint
 
     start_time = time.perf_counter()
+    resolved = run_folder.make_absolute(config)
     run_dir = Path(config.run.out_dir)
     resume_path = ckpt.resolve_resume(config.run.resume) if config.run.resume else None
-    if resume_path is None and (run_dir / ckpt.CHECKPOINT_DIR / "last.pth").exists():
+    if (run_dir / ckpt.CHECKPOINT_DIR / "last.pth").exists() and not run_folder.inside(resume_path, run_dir):
         raise TrainingError(f"run.out_dir: {run_dir} already holds a run; continue it with --resume {run_dir} "
                             "or choose another run.out_dir")
     state = ckpt.training_state(read_checkpoint(resume_path), resume_path) if resume_path else None
@@ -125,7 +130,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
 
     # ---- data index, model, data sets -------------------------------------------------------------------------
     index = _read_index(config)
-    model, meta = _build_model(config, list(index.classes), resume_path, index_channels(index))
+    model, meta, weights = _build_model(config, list(index.classes), resume_path, index_channels(index))
     config.model.num_classes = meta.num_classes
     train_set, val_set = _build_datasets(config, index, meta.normalization)
     micro = _micro_batch(config, ctx)
@@ -146,6 +151,12 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
             raise ConfigError("model.sync_bn: SyncBatchNorm works on GPUs only; set model.sync_bn=false on CPU")
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = prepare_for_training(model, ctx.device, channels_last=config.run.channels_last)
+    videos = {config.data.train_subset: len(train_set), **({config.data.val_subset: len(val_set)} if val_set else {})}
+    facts = banner.run_facts(model, precision=precision, requested=config.run.precision,
+                             channels_last=config.run.channels_last, device=ctx.device, world_size=ctx.world_size,
+                             videos=videos, frames=config.data.clip_length, size=config.data.input_size,
+                             weights=weights)
+    _print(ctx, banner.format_banner("resnet3d train", facts))
     net: nn.Module = model
     if ctx.distributed:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
@@ -181,9 +192,11 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
     # ---- run folder and logs (rank 0 only) -------------------------------------------------------------------
     epochs_csv = run_dir / "train_epochs.csv"
     steps_csv = run_dir / "train_steps.csv"
+    folder = run_folder.RunFolder(run_dir) if ctx.is_main else None
     if ctx.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / "config.yaml", config.to_yaml())
+        folder.remove_stale_temp_files()
+        atomic_write_text(run_dir / "config.yaml",
+                          run_folder.yaml_header(resolved, run_dir / "config.yaml") + banner.yaml_comment(facts) + config.to_yaml())
         logs.truncate_after(epochs_csv, "epoch", len(history))  # rows written after the checkpoint are redone
         logs.truncate_after(steps_csv, "step", step)
         epoch_log, step_log = logs.CsvLog(epochs_csv, logs.EPOCH_FIELDS), logs.CsvLog(steps_csv, logs.STEP_FIELDS)
@@ -196,6 +209,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
         if ctx.is_main:
             from resnet3d.models.checkpoint import save_model
 
+            folder.check()
             training = {
                 "epoch": epoch_done, "step": step, "step_in_epoch": in_epoch, "epoch_sums": list(sums),
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
@@ -203,7 +217,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
                 "best": best, "elapsed_s": elapsed_before + time.perf_counter() - start_time,
                 "world_size": ctx.world_size, "ema": ema.state_dict() if ema is not None else None,
             }
-            save_model(path, model, meta, extra={"training": training})
+            save_model(path, model, meta, extra={"training": training, "run": facts})
         return path
 
     stop = _StopSignal()
@@ -269,6 +283,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
                 if ctx.is_main:
                     row = {"epoch": epoch, "step": step, "lr": lr, "loss": loss_sum / count,
                            "clip_top1": hit_sum / count, "clips_per_s": count / step_time, "data_time_s": data_time}
+                    folder.check()
                     step_log.write(row)
                     board.scalars({"train/step_loss": row["loss"], "train/lr": lr}, step)
                     if bar is not None:
@@ -306,6 +321,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
             if is_best:
                 best = {"epoch": epoch, "video_top1": chosen.video_top1}
             if ctx.is_main:
+                folder.check()
                 epoch_log.write(row)
                 board.scalars({f"epoch/{k}": row[k] for k in logs.EPOCH_FIELDS[2:-1]}, step)
                 _print(ctx, _epoch_line(row, config.schedule.epochs))
@@ -346,9 +362,10 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
         history=[{k: r.get(k) for k in logs.EPOCH_FIELDS} for r in history],  # .get: runs from before EMA columns
         wall_time_s=elapsed_before + time.perf_counter() - start_time,
         train_clips_per_s=total_clips / total_time if total_time else None,
-        bad_files=history[-1]["bad_files"] if history else 0,
+        bad_files=history[-1]["bad_files"] if history else 0, run=facts,
     )
     if ctx.is_main:
+        folder.check()
         atomic_write_json(run_dir / "summary.json", summary.to_dict())
         _print(ctx, logs.format_summary(summary.to_dict()))
         if status == "interrupted":
@@ -374,8 +391,9 @@ def _read_index(config: TrainConfig) -> Any:
 
 
 def _build_model(config: TrainConfig, classes: list[str], resume_path: Path | None,
-                 channels: int = 3) -> tuple[nn.Module, Any]:
-    """A fresh model, a pretrained one with a new head, or the exact model of the checkpoint we resume.
+                 channels: int = 3) -> tuple[nn.Module, Any, dict]:
+    """A fresh model, a pretrained one with a new head, or the exact model of the checkpoint we resume; with where
+    its weights came from (for the banner).
 
     `channels` is what the data has (2 for optical flow): a fresh model gets that many inputs, a pretrained one
     with another count gets its stem filters averaged over the channels (TSN's cross-modality init).
@@ -388,16 +406,20 @@ def _build_model(config: TrainConfig, classes: list[str], resume_path: Path | No
     num_classes = config.model.num_classes or len(classes)
     if num_classes != len(classes):
         raise ConfigError(f"model.num_classes: {num_classes}, but the index has {len(classes)} classes")
+    weights: dict = {"init": "random", "seed": config.run.seed}
     if resume_path is not None:
         model, meta = load_model(resume_path)  # the trained head, never a fresh one
+        weights = {"resumed_from": str(resume_path)}
     elif config.model.pretrained is not None:
-        model, meta = load_model(config.model.pretrained)
-        if model.num_classes != num_classes or list(meta.class_names or []) != classes:
+        model, meta = _load_pretrained(config)
+        replaced = model.num_classes != num_classes or list(meta.class_names or []) != classes
+        if replaced:
             replace_head(model, num_classes)
         adapt_input_channels(model, channels)
+        weights = banner.pretrained_facts(config.model.pretrained, meta, num_classes, replaced, config.model.options)
     else:
         try:
-            model = create_model(config.model.arch, num_classes=num_classes,
+            model = create_model(config.model.arch or "resnet18", num_classes=num_classes,
                                  **{"n_input_channels": channels, **config.model.options})
         except (TypeError, ValueError, Resnet3dError) as e:
             raise ConfigError(f"model.arch/model.options: {e}") from None
@@ -412,17 +434,36 @@ def _build_model(config: TrainConfig, classes: list[str], resume_path: Path | No
         if config.model.pretrained is None and resume_path is None:
             raise ConfigError("model.freeze_until: freezing layers needs model.pretrained")
         freeze_until(model, config.model.freeze_until)
+    if "pretrained" in weights:
+        weights["frozen"] = list(getattr(model, "frozen_modules", ()))
     if config.data.normalization is not None:
         normalization = get_normalization(config.data.normalization, config.data.value_scale)
     elif meta is not None and len(meta.normalization.mean) == channels:
         normalization = meta.normalization
     else:
         normalization = get_normalization("flow" if channels == 2 else "kinetics", config.data.value_scale)
-    config.model.arch = model.arch_name
+    config.model.arch, config.model.options = model.arch_name, dict(model.arch_options)  # as the checkpoints say
     meta = ModelMeta(arch=model.arch_name, num_classes=num_classes, options=dict(model.arch_options),
                      class_names=classes, normalization=normalization.channels(model.arch_options.get("n_input_channels", 3)),
                      clip_length=config.data.clip_length, t_stride=config.data.t_stride,
                      input_size=config.data.input_size, source="resnet3d train")
+    return model, meta, weights
+
+
+def _load_pretrained(config: TrainConfig) -> tuple[nn.Module, Any]:
+    """model.pretrained with model.options on top; a model.arch or shape option the file does not hold is refused."""
+    from resnet3d.models.checkpoint import OptionsConflictError, load_model
+    from resnet3d.models.registry import resolve_name
+
+    m = config.model
+    try:
+        model, meta = load_model(m.pretrained, opts=m.pretrained_opts, **m.options)
+    except OptionsConflictError as e:
+        raise ConfigError(f"model.options: {e}") from None
+    if m.arch is not None and resolve_name(m.arch) != model.arch_name:
+        held = ", ".join(f"{k}={v}" for k, v in meta.options.items())
+        raise ConfigError(f"model.arch: {m.arch}, but {m.pretrained} holds {model.arch_name} ({held}); leave "
+                          f"model.arch unset to fine-tune it, or give a {m.arch} checkpoint")
     return model, meta
 
 

@@ -15,10 +15,11 @@ from torch import nn
 from resnet3d import __version__
 from resnet3d.errors import Resnet3dError
 from resnet3d.io import atomic_torch_save
-from resnet3d.models.convert import clean_state_dict, infer_architecture, strip_prefixes
+from resnet3d.models import original
+from resnet3d.models.convert import TRACELESS_OPTIONS, clean_state_dict, infer_architecture, strip_prefixes
 from resnet3d.models.finetune import replace_head
 from resnet3d.models.layers import VideoClassifier
-from resnet3d.models.registry import create_model
+from resnet3d.models.registry import create_model, model_options
 from resnet3d.normalization import PRESETS, Normalization
 
 FORMAT = "resnet3d"
@@ -26,6 +27,14 @@ FORMAT = "resnet3d"
 
 class CheckpointError(Resnet3dError):
     """A file that cannot be read as a checkpoint, or weights that do not fit the model."""
+
+
+class OptionsConflictError(CheckpointError):
+    """Model options asked for that do not fit the checkpoint's weights."""
+
+
+class AssumedOptionsWarning(UserWarning):
+    """A checkpoint that cannot say how it was built: the options assumed are named."""
 
 
 @dataclass
@@ -133,14 +142,16 @@ def _is_state_dict(obj: Any) -> bool:
     return isinstance(obj, Mapping) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
 
 
-def _parse(ckpt: dict[str, Any], path: Path) -> tuple[dict[str, torch.Tensor], ModelMeta]:
-    """The state dict and metadata of any supported checkpoint layout."""
+def _parse(ckpt: dict[str, Any], path: Path, opts: str | os.PathLike | None = None,
+           options: Mapping[str, Any] | None = None) -> tuple[dict[str, torch.Tensor], ModelMeta]:
+    """The state dict and metadata of any supported checkpoint layout, with explicit `options` on top."""
     if ckpt.get("format") == FORMAT:
         try:
             meta = ModelMeta.from_dict(ckpt["meta"])
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{path}: broken resnet3d metadata ({e})") from None
-        return strip_prefixes(ckpt["state_dict"]), meta
+        given = original.model_options(original.find_opts(path, opts), set(meta.options)) if opts else {}
+        return strip_prefixes(ckpt["state_dict"]), _with_options(meta, {**given, **(options or {})}, path)
     if _is_state_dict(ckpt.get("state_dict")):
         state_dict, kind = ckpt["state_dict"], "hara2020"
     elif _is_state_dict(ckpt):
@@ -152,12 +163,45 @@ def _parse(ckpt: dict[str, Any], path: Path) -> tuple[dict[str, torch.Tensor], M
         arch = infer_architecture(clean.state_dict)
     except Resnet3dError as e:
         raise CheckpointError(f"{path}: {e}") from None
-    if clean.legacy:
-        kind = "hara2018" if kind == "hara2020" else kind
+    found = original.find_opts(path, opts)
+    era = original.era(ckpt, state_dict, clean.legacy, found, layout=kind == "hara2020")
+    if kind == "hara2020":
+        kind = era or kind
     n_in = arch.options.get("n_input_channels", 3)
-    norm = PRESETS["hara2018" if clean.legacy else "kinetics"].channels(n_in)
-    meta = ModelMeta(arch.name, arch.num_classes, arch.options, normalization=norm, source=kind)
-    return clean.state_dict, meta
+    norm = original.normalization(found, n_in) if found else None
+    default_norm = PRESETS["hara2018" if era == "hara2018" else "kinetics"].channels(n_in)
+    meta = ModelMeta(arch.name, arch.num_classes, arch.options, normalization=norm or default_norm, source=kind,
+                     **(original.clip_geometry(found) if found else {}))
+    given = {**(original.model_options(found, set(model_options(arch.name))) if found else {}), **(options or {})}
+    _warn_assumed(path, meta, given, traceless=era != "hara2018", normalization=era is None and norm is None)
+    return clean.state_dict, _with_options(meta, given, path)
+
+
+def _with_options(meta: ModelMeta, options: Mapping[str, Any], source: Path) -> ModelMeta:
+    """`meta` with `options` on top: options that leave no trace in the tensors replace what the file says; any
+    other option must agree with the weights."""
+    clash = {k: v for k, v in options.items()
+             if k in meta.options and meta.options[k] != v and k not in TRACELESS_OPTIONS}
+    if clash:
+        held = ", ".join(f"{k}={meta.options[k]!r}" for k in clash)
+        asked = ", ".join(f"{k}={v!r}" for k, v in clash.items())
+        raise OptionsConflictError(f"{source}: the checkpoint holds {meta.arch} with {held}; {asked} does not fit "
+                                   f"its weights (only {', '.join(TRACELESS_OPTIONS)} can differ)")
+    return replace(meta, options={**meta.options, **options}) if options else meta
+
+
+def _warn_assumed(path: Path, meta: ModelMeta, given: Mapping[str, Any], *, traceless: bool, normalization: bool
+                  ) -> None:
+    """One warning naming what an original checkpoint cannot say and was assumed (the 2018 code had no such
+    options: its defaults are facts there)."""
+    defaults = model_options(meta.arch)
+    assumed = [f"{k}={defaults[k]!r}" for k in TRACELESS_OPTIONS if traceless and k in defaults and k not in given]
+    if normalization:
+        assumed.append("kinetics normalisation")
+    if assumed:
+        warnings.warn(f"{path}: the file does not record how it was built; assumed {', '.join(assumed)} (pass "
+                      f"--model-option KEY=VALUE, or --opts with the run's {original.OPTS_FILE})",
+                      AssumedOptionsWarning, stacklevel=4)
 
 
 def _listing(items: list[str], limit: int = 4) -> str:
@@ -193,14 +237,17 @@ def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], stric
 
 
 def load_model(
-    path: str | os.PathLike, map_location: str | torch.device = "cpu", *, num_classes: int | None = None, strict: bool = True
+    path: str | os.PathLike, map_location: str | torch.device = "cpu", *, num_classes: int | None = None,
+    strict: bool = True, opts: str | os.PathLike | None = None, **options: Any
 ) -> tuple[VideoClassifier, ModelMeta]:
     """A ready model (eval mode) and its metadata from any supported checkpoint; architecture inferred if needed.
 
     `num_classes` different from the checkpoint's replaces the head (for fine-tuning) and drops the class names.
+    `options` (e.g. `no_max_pool=True`) and the original's `opts` file (default: an opts.json beside an original
+    checkpoint) say what the tensors cannot; options that would change tensor shapes must agree with the file.
     """
     p = Path(path)
-    state_dict, meta = _parse(read_checkpoint(p, map_location), p)
+    state_dict, meta = _parse(read_checkpoint(p, map_location), p, opts, options)
     try:
         model = create_model(meta.arch, num_classes=meta.num_classes, **meta.options)
     except Resnet3dError as e:

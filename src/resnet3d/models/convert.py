@@ -13,6 +13,8 @@ from resnet3d.models.densenet import BLOCK_CONFIGS
 from resnet3d.models.resnet import BASIC_LAYERS, BOTTLENECK_LAYERS
 
 StateDict = dict[str, torch.Tensor]
+# Options that change how a network runs but no tensor shape: a state dict cannot tell them.
+TRACELESS_OPTIONS = ("no_max_pool", "conv1_t_stride")
 
 # CVPR-2018 DenseNet names → current ones: conv0/norm0 → conv1/norm1, denselayer norm.1/conv.1 … → norm1/conv1 ….
 _OLD_DENSENET = [

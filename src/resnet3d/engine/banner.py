@@ -1,0 +1,83 @@
+"""The start-up banner of the long commands: what a run really uses, printed once and kept with its results.
+
+The same facts (resolved precision and layout, device and world size, videos per subset, parameters and GMACs,
+where the weights came from) go into the banner, config.yaml, summary.json and the checkpoints of a training run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import yaml
+
+from resnet3d.engine.precision import has_5d_weights
+
+
+def model_facts(network: torch.nn.Module, frames: int, size: int) -> dict[str, Any]:
+    """Architecture, parameters (all and trainable) and GMACs of one (C, frames, size, size) clip."""
+    from resnet3d.models.complexity import model_complexity
+
+    cost = model_complexity(network.arch_name, network.num_classes, frames, size, **network.arch_options)
+    return {"arch": network.arch_name, "classes": network.num_classes, "params": cost.params,
+            "trainable_params": sum(p.numel() for p in network.parameters() if p.requires_grad),
+            "gmacs_per_clip": round(cost.macs / 1e9, 6),
+            "clip": [network.arch_options.get("n_input_channels", 3), frames, size, size]}
+
+
+def run_facts(network: torch.nn.Module, *, precision: str, requested: str, channels_last: bool, device: Any,
+              world_size: int, videos: dict[str, int], frames: int, size: int, weights: dict[str, Any]) -> dict:
+    """Everything the banner shows, as a JSON-friendly dict."""
+    return {"precision": precision, "precision_requested": requested,
+            "layout": "channels_last_3d" if channels_last and has_5d_weights(network) else "contiguous",
+            "device": str(device), "world_size": world_size, "videos": dict(videos),
+            **model_facts(network, frames, size), "weights": weights}
+
+
+def pretrained_facts(path: Any, meta: Any, num_classes: int, replaced: bool, options: dict) -> dict[str, Any]:
+    """Where fine-tuning weights came from: the file, its format, the head kept or replaced, options set on top."""
+    return {"pretrained": str(path), "format": meta.source, "arch": meta.arch,
+            "head": f"replaced ({meta.num_classes} -> {num_classes} classes)" if replaced else "kept",
+            "options_set": dict(options), "frozen": []}
+
+
+def inference_facts(network: torch.nn.Module, meta: Any, checkpoint: Any, *, precision: str, requested: str,
+                    device: Any, frames: int, size: int, videos: dict[str, int]) -> dict:
+    """The facts of eval, predict and features (one process, channels_last_3d as InferenceNet runs it)."""
+    return run_facts(network, precision=precision, requested=requested, channels_last=True, device=device,
+                     world_size=1, videos=videos, frames=frames, size=size,
+                     weights={"checkpoint": str(checkpoint), "format": meta.source})
+
+
+def setup_facts(setup: Any, checkpoint: Any, requested: str, videos: dict[str, int]) -> dict:
+    """`inference_facts` of a predict/features `InferenceSetup`."""
+    return inference_facts(setup.network, setup.meta, checkpoint, precision=setup.model.precision,
+                           requested=requested, device=setup.model.device, frames=setup.windowing.clip_length,
+                           size=setup.transform.input_size, videos=videos)
+
+
+def format_banner(command: str, facts: dict) -> str:
+    """A few lines: model and cost, precision/layout/device, data, weights."""
+    w = facts["weights"]
+    params, trainable = facts["params"], facts["trainable_params"]
+    lines = [f"{command:<15} {facts['arch']} ({facts['classes']} classes), {params / 1e6:.2f} M params"
+             + (f" ({trainable / 1e6:.2f} M trainable)" if trainable != params else "")
+             + f", {facts['gmacs_per_clip']:.3f} GMACs per {'x'.join(map(str, facts['clip']))} clip",
+             f"{'running':<15} {facts['precision']} (asked: {facts['precision_requested']}), {facts['layout']}, "
+             f"{facts['device']}, world size {facts['world_size']}",
+             f"{'videos':<15} " + ", ".join(f"{n} {subset}" for subset, n in facts["videos"].items())]
+    if "pretrained" in w:
+        options = ", ".join(f"{k}={v}" for k, v in w["options_set"].items())
+        frozen = f"{w['frozen'][0]}..{w['frozen'][-1]} frozen" if w["frozen"] else "nothing frozen"
+        kept = "all tensors kept" if w["head"] == "kept" else f"all tensors kept but the head, head {w['head']}"
+        lines.append(f"{'weights':<15} {w['pretrained']} ({w['format']}): {kept}, {frozen}"
+                     + (f", options set: {options}" if options else ""))
+    else:
+        lines.append(f"{'weights':<15} " + ", ".join(f"{k} {v}" for k, v in w.items()))
+    return "\n".join(lines)
+
+
+def yaml_comment(facts: dict) -> str:
+    """The facts as a commented YAML block (config.yaml keeps them for reading; they are not read back)."""
+    body = yaml.safe_dump({"run_facts": facts}, sort_keys=False, default_flow_style=None).splitlines()
+    return "".join(f"# {line}\n" for line in body)

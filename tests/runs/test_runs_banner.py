@@ -1,0 +1,98 @@
+"""The start-up banner: printed once by train/eval/predict/features, the same facts in config.yaml, summary.json
+and the checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+from runs_helpers import tiny_overrides
+
+from resnet3d.cli import main
+from resnet3d.engine.precision import resolve_precision
+from resnet3d.models.checkpoint import ModelMeta, load_model, read_checkpoint, save_model
+from resnet3d.models.complexity import count_params, model_complexity
+from resnet3d.models.registry import create_model
+
+
+@pytest.fixture(scope="module")
+def finetuned(run_index, tmp_path_factory):
+    """A fine-tuning run (5-class checkpoint -> 3 classes, layer4 and head trained) and its captured stdout."""
+    torch.manual_seed(0)
+    model = create_model("resnet10", num_classes=5, widen_factor=0.125)
+    folder = tmp_path_factory.mktemp("banner")
+    pretrained = folder / "r10.pth"
+    save_model(pretrained, model, ModelMeta.for_model(model, clip_length=4, input_size=16))
+    base = [o for o in tiny_overrides(run_index, folder / "run") if not o.startswith(("model.", "run.precision"))]
+    return pretrained, folder / "run", [*base, "model.freeze_until=layer4", "run.precision=auto"]
+
+
+def _config_facts(path) -> dict:
+    lines = path.read_text().splitlines()
+    start = lines.index("# run_facts:")
+    block = []
+    for line in lines[start:]:
+        if not line.startswith("#"):
+            break
+        block.append(line[2:])
+    return yaml.safe_load("\n".join(block))["run_facts"]
+
+
+def test_train_banner_and_the_same_facts_in_three_files(finetuned, run_index, capsys):
+    pretrained, run, overrides = finetuned
+    assert main(["train", "--pretrained", str(pretrained), *overrides]) == 0
+    out = capsys.readouterr().out
+    model, _ = load_model(run / "checkpoints/last.pth")
+    precision = resolve_precision("auto", torch.device("cpu"))
+    expected = {
+        "precision": precision, "precision_requested": "auto", "layout": "channels_last_3d", "device": "cpu",
+        "world_size": 1, "videos": {"training": 6, "validation": 3}, "arch": "resnet10", "classes": 3,
+        "params": count_params(model),
+        "trainable_params": sum(p.numel() for n, p in model.named_parameters() if n.startswith(("layer4.", "fc."))),
+        "gmacs_per_clip": round(model_complexity("resnet10", 3, 4, 16, widen_factor=0.125).macs / 1e9, 6),
+        "clip": [3, 4, 16, 16],
+        "weights": {"pretrained": str(pretrained), "format": "resnet3d", "arch": "resnet10",
+                    "head": "replaced (5 -> 3 classes)", "options_set": {},
+                    "frozen": ["conv1", "bn1", "layer1", "layer2", "layer3"]},
+    }
+    assert _config_facts(run / "config.yaml") == expected
+    assert json.loads((run / "summary.json").read_text())["run"] == expected
+    assert read_checkpoint(run / "checkpoints/last.pth")["run"] == expected
+    banner = [line for line in out.splitlines() if line.startswith(("resnet3d train ", "running ", "videos ",
+                                                                    "weights "))]
+    assert banner == [
+        f"resnet3d train  resnet10 (3 classes), {expected['params'] / 1e6:.2f} M params "
+        f"({expected['trainable_params'] / 1e6:.2f} M trainable), {expected['gmacs_per_clip']:.3f} GMACs per "
+        "3x4x16x16 clip",
+        f"running         {precision} (asked: auto), channels_last_3d, cpu, world size 1",
+        "videos          6 training, 3 validation",
+        f"weights         {pretrained} (resnet3d): all tensors kept but the head, head replaced (5 -> 3 classes), "
+        "conv1..layer3 frozen",
+    ]
+
+
+@pytest.mark.parametrize("command", ["eval", "predict", "features"])
+def test_inference_commands_print_the_banner_once(finetuned, run_index, tmp_path, capsys, command):
+    pretrained, run, overrides = finetuned
+    if not (run / "checkpoints/last.pth").exists():
+        assert main(["train", "--pretrained", str(pretrained), *overrides]) == 0
+    checkpoint = str(run / "checkpoints/last.pth")
+    video = str(run_index.parent / "validation_red_0.avi")
+    args = {"eval": ["--data", str(run_index), "--clips", "1", "--workers", "0", "-o", str(tmp_path / "e")],
+            "predict": [video], "features": [video, "-o", str(tmp_path / "f")]}[command]
+    capsys.readouterr()
+    assert main([command, checkpoint, *args, "--precision", "fp32"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert [line for line in err if line.startswith("resnet3d ")] == [
+        f"{'resnet3d ' + command:<15} resnet10 (3 classes), {count_params(load_model(checkpoint)[0]) / 1e6:.2f} M params, "
+        f"{round(model_complexity('resnet10', 3, 4, 16, widen_factor=0.125).macs / 1e9, 6):.3f} GMACs per 3x4x16x16 "
+        "clip"]
+    videos = {"eval": "3 validation", "predict": "1 files", "features": "1 videos"}[command]
+    assert "running         fp32 (asked: fp32), channels_last_3d, cpu, world size 1" in err
+    assert f"videos          {videos}" in err
+    if command == "eval":
+        facts = json.loads((tmp_path / "e/results.json").read_text())["run"]
+        assert (facts["precision"], facts["videos"], facts["weights"]) == (
+            "fp32", {"validation": 3}, {"checkpoint": checkpoint, "format": "resnet3d train"})

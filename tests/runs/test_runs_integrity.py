@@ -1,0 +1,120 @@
+"""A run stops when its folder vanishes, rewrites torn logs on resume, cleans stale temp files, honours the umask."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+
+import pytest
+from runs_helpers import tiny_overrides
+
+from resnet3d.cli import main
+from resnet3d.data import datasets
+from resnet3d.engine import logger as logs
+from resnet3d.io import atomic_write_text
+
+
+def _remove_folder_on_call(monkeypatch, folder, call: int) -> None:
+    """Delete `folder` when the training set loads its `call`-th clip (as `rm -rf` from another shell would)."""
+    real, seen = datasets.ClipDataset.__getitem__, {"n": 0}
+
+    def getitem(self, i):
+        seen["n"] += 1
+        if seen["n"] == call:
+            shutil.rmtree(folder)
+        return real(self, i)
+
+    monkeypatch.setattr(datasets.ClipDataset, "__getitem__", getitem)
+
+
+def test_run_folder_deleted_mid_run_stops_with_one_line_error(run_index, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "v"
+    _remove_folder_on_call(monkeypatch, run, call=2)  # during the first optimizer step
+    assert main(["train", *tiny_overrides(run_index, run, "schedule.epochs=2")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"resnet3d: error: run folder {run} was deleted while training; stopped without writing anything "
+                   "more"]
+    assert not run.exists()  # nothing was recreated
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only folder")
+def test_run_folder_made_read_only_mid_run_stops(run_index, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "ro"
+    real, seen = datasets.ClipDataset.__getitem__, {"n": 0}
+
+    def getitem(self, i):
+        seen["n"] += 1
+        if seen["n"] == 2:
+            run.chmod(0o555)
+        return real(self, i)
+
+    monkeypatch.setattr(datasets.ClipDataset, "__getitem__", getitem)
+    try:
+        assert main(["train", *tiny_overrides(run_index, run)]) == 2
+    finally:
+        run.chmod(0o755)
+    assert "is no longer writable" in capsys.readouterr().err
+
+
+def test_torn_last_rows_are_rewritten_cleanly_on_resume(run_index, tmp_path, capsys):
+    run = tmp_path / "rel"
+    assert main(["train", *tiny_overrides(run_index, run)]) == 0
+    with open(run / "train_steps.csv", "a") as f:
+        f.write("1,")  # as a full disk or a power cut leaves it
+    with open(run / "train_epochs.csv", "a") as f:
+        f.write("2,4,0.05,1.2")
+    assert main(["train", "--resume", str(run), "schedule.epochs=2"]) == 0
+    steps, epochs = logs.read_csv(run / "train_steps.csv"), logs.read_csv(run / "train_epochs.csv")
+    assert [r["step"] for r in steps] == ["1", "2", "3", "4"] and [r["epoch"] for r in epochs] == ["1", "2"]
+    assert all(None not in r.values() and None not in r for r in steps + epochs)  # every row whole
+    assert (run / "train_steps.csv").read_bytes().count(b"\r\n") == 5
+
+
+def test_truncate_after_drops_rows_that_do_not_parse(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_bytes(b"epoch,step,loss\r\n1,2,0.5\r\n1,x,0.4\r\n1,3\r\n2,4,0.3\r\n2,5,0.2\r\n2,4,0.")
+    logs.truncate_after(path, "step", 4)  # bad step, short row, after the checkpoint, torn: all dropped
+    assert path.read_bytes() == b"epoch,step,loss\r\n1,2,0.5\r\n2,4,0.3\r\n"
+
+
+def test_stale_temp_files_of_an_interrupted_save_are_removed(run_index, tmp_path, capsys):
+    run = tmp_path / "r"
+    assert main(["train", *tiny_overrides(run_index, run)]) == 0
+    stale = [run / "checkpoints/.last.pth.k2j_9xq1.tmp", run / ".summary.json.a1b2c3d4.tmp"]
+    for p in stale:
+        p.write_bytes(b"half a file")
+    (run / ".my_notes.tmp").write_text("mine")
+    assert main(["train", "--resume", str(run), "schedule.epochs=2"]) == 0
+    assert not any(p.exists() for p in stale)
+    assert (run / ".my_notes.tmp").read_text() == "mine"
+
+
+def test_atomic_writes_get_the_umask_mode(run_index, tmp_path, capsys):
+    old = os.umask(0o027)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        assert main(["train", *tiny_overrides(run_index, tmp_path / "r")]) == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o640
+    written = [tmp_path / "r" / name for name in ("config.yaml", "summary.json", "checkpoints/last.pth",
+                                                  "checkpoints/epoch_001.pth")]
+    assert [stat.S_IMODE(p.stat().st_mode) for p in written] == [0o640] * 4
+
+
+def test_run_folder_replaced_mid_run_stops(run_index, tmp_path, monkeypatch, capsys):
+    run = tmp_path / "v"
+    real, seen = datasets.ClipDataset.__getitem__, {"n": 0}
+
+    def getitem(self, i):
+        seen["n"] += 1
+        if seen["n"] == 2:
+            shutil.rmtree(run)
+            run.mkdir()  # another folder under the same name
+        return real(self, i)
+
+    monkeypatch.setattr(datasets.ClipDataset, "__getitem__", getitem)
+    assert main(["train", *tiny_overrides(run_index, run)]) == 2
+    assert f"run folder {run} was replaced by another folder while training" in capsys.readouterr().err
+    assert os.listdir(run) == []

@@ -12,8 +12,6 @@ import itertools
 import math
 import random
 import shutil
-import signal
-import threading
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -29,9 +27,11 @@ from torch.utils.data import DataLoader, DistributedSampler
 from resnet3d.engine import checkpointing as ckpt
 from resnet3d.engine import logger as logs
 from resnet3d.engine.config import ConfigError, TrainConfig, apply_dict, apply_overrides, validate
-from resnet3d.engine.distributed import DistContext, all_reduce_sum, setup, teardown
+from resnet3d.engine.distributed import DistContext, all_reduce_sum, broadcast_buffers, setup, teardown
 from resnet3d.engine.evaluate import evaluate
-from resnet3d.engine.precision import autocast, prepare_for_training, resolve_precision, to_channels_last
+from resnet3d.engine.preemption import ShieldedLoader, StopSignal
+from resnet3d.engine.precision import (DTYPES, InferenceNet, autocast, prepare_for_training, resolve_precision,
+                                      to_channels_last)
 from resnet3d.errors import Resnet3dError
 from resnet3d.io import atomic_path, atomic_write_json, atomic_write_text
 
@@ -130,7 +130,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
     sampler = _ResumableSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
                                 seed=config.run.seed)
     loader_gen = torch.Generator()
-    train_loader = DataLoader(train_set, batch_size=micro, sampler=sampler, drop_last=True, generator=loader_gen,
+    train_loader = ShieldedLoader(train_set, batch_size=micro, sampler=sampler, drop_last=True, generator=loader_gen,
                               num_workers=config.data.workers, pin_memory=ctx.device.type == "cuda")
     steps_per_epoch = len(train_loader) // config.optim.accumulate
     if steps_per_epoch == 0:
@@ -200,9 +200,10 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
             save_model(path, model, meta, extra={"training": training})
         return path
 
-    stop = _StopSignal()
+    stop = StopSignal()
     last_path: Path | None = resume_path
     status = "finished"
+    save_seconds = 0.0  # of the checkpoint written on a stop signal (a preemption's grace period must cover it)
     try:
         while epoch <= config.schedule.epochs and status == "finished":
             # ---- one epoch of training ------------------------------------------------------------------------
@@ -267,7 +268,9 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
                         bar.update(1)
                 data_time, tick = 0.0, time.perf_counter()
                 if stop_votes:
+                    save_start = time.perf_counter()
                     last_path = save("last", epoch - 1, step_in_epoch)
+                    save_seconds = time.perf_counter() - save_start
                     status = "interrupted"
                     break
                 if config.run.save_every_steps and step % config.run.save_every_steps == 0 and step_in_epoch < steps_per_epoch:
@@ -278,11 +281,13 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
                 break
 
             # ---- validation, plateau schedule, epoch log ------------------------------------------------------
+            broadcast_buffers(model, ctx)  # every rank validates the model rank 0 saves
             result = None
             if val_loader is not None:
                 if hasattr(val_set, "set_epoch"):
                     val_set.set_epoch(epoch)
-                result = evaluate(model, val_loader, device=ctx.device, precision=precision, criterion=val_criterion,
+                net_eval = InferenceNet(model, DTYPES[precision])  # what `resnet3d eval` runs: BN folded
+                result = evaluate(net_eval, val_loader, device=ctx.device, precision=precision, criterion=val_criterion,
                                   distributed=ctx.distributed, progress=config.run.progress and ctx.is_main)
                 if config.schedule.name == "plateau":
                     scheduler.step(result.loss)
@@ -299,7 +304,9 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
 
             # ---- checkpoints ----------------------------------------------------------------------------------
             sums, step_in_epoch = [0.0] * 5, 0
+            save_start = time.perf_counter()
             last_path = save("last", epoch, 0)
+            save_seconds = time.perf_counter() - save_start
             if ctx.is_main:
                 if is_best:
                     _copy_atomic(last_path, run_dir / ckpt.CHECKPOINT_DIR / "best.pth")
@@ -334,7 +341,8 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
         atomic_write_json(run_dir / "summary.json", summary.to_dict())
         _print(ctx, logs.format_summary(summary.to_dict()))
         if status == "interrupted":
-            _print(ctx, f"interrupted: checkpoint saved; continue with  resnet3d train --resume {run_dir}")
+            _print(ctx, f"interrupted: checkpoint saved in {save_seconds:.2f} s; continue with  resnet3d train --resume "
+                        f"{run_dir}")
     return summary
 
 
@@ -436,7 +444,7 @@ def _val_loader(config: TrainConfig, ctx: DistContext, val_set: Any, micro: int)
     videos = config.data.val_batch_size or max(1, micro // config.data.val_clips)
     sampler = DistributedSampler(val_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=False) \
         if ctx.distributed else None
-    return DataLoader(val_set, batch_size=videos, sampler=sampler, collate_fn=collate_views,
+    return ShieldedLoader(val_set, batch_size=videos, sampler=sampler, collate_fn=collate_views,
                       num_workers=config.data.workers, pin_memory=ctx.device.type == "cuda")
 
 
@@ -479,27 +487,6 @@ class _ResumableSampler(DistributedSampler):
 
     def __len__(self) -> int:
         return self.num_samples - self.start
-
-
-class _StopSignal:
-    """First SIGINT/SIGTERM asks the loop to checkpoint and stop; a second one acts as usual."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous: dict[int, Any] = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.requested = True
-        self.restore()
-
-    def restore(self) -> None:
-        """Put the previous handlers back."""
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous = {}
 
 
 def _gather_objects(obj: Any, ctx: DistContext) -> list:

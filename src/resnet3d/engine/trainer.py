@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from resnet3d.engine import checkpointing as ckpt
 from resnet3d.engine import logger as logs
+from resnet3d.engine import preflight
 from resnet3d.engine.config import ConfigError, TrainConfig, apply_dict, apply_overrides, validate
 from resnet3d.engine.distributed import DistContext, all_reduce_sum, broadcast_buffers, setup, teardown
 from resnet3d.engine.evaluate import evaluate
@@ -122,8 +123,11 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
     _seed_everything(config.run.seed + ctx.rank)
 
     # ---- data index, model, data sets -------------------------------------------------------------------------
+    if ctx.is_main:
+        preflight.check_out_dir(run_dir)
     index = _read_index(config)
     model, meta = _build_model(config, list(index.classes), resume_path)
+    preflight.check_input(model, config)
     config.model.num_classes = meta.num_classes
     train_set, val_set = _build_datasets(config, index, meta.normalization)
     micro = _micro_batch(config, ctx)

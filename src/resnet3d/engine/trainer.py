@@ -135,7 +135,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
                                 seed=config.run.seed)
     loader_gen = torch.Generator()
     train_loader = ShieldedLoader(train_set, batch_size=micro, sampler=sampler, drop_last=True, generator=loader_gen,
-                              num_workers=config.data.workers, pin_memory=ctx.device.type == "cuda")
+                                  num_workers=config.data.workers, pin_memory=ctx.device.type == "cuda")
     steps_per_epoch = len(train_loader) // config.optim.accumulate
     if steps_per_epoch == 0:
         raise TrainingError(f"data.batch_size: {len(train_set)} training clips ({len(train_set) // ctx.world_size} "
@@ -187,8 +187,12 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
         epoch_log, step_log = logs.CsvLog(epochs_csv, logs.EPOCH_FIELDS), logs.CsvLog(steps_csv, logs.STEP_FIELDS)
         board = logs.TensorBoard(run_dir, config.run.tensorboard, purge_step=step if state else None)
 
+    save_seconds = 0.0  # of the latest checkpoint: a preemption's grace period must cover one
+
     def save(name: str, epoch_done: int, in_epoch: int) -> Path:
         """Write checkpoints/<name>.pth (rank 0); every process takes part in gathering RNG states."""
+        nonlocal save_seconds
+        save_start = time.perf_counter()
         rngs = _gather_objects(ckpt.rng_state(), ctx)
         path = run_dir / ckpt.CHECKPOINT_DIR / f"{name}.pth"
         if ctx.is_main:
@@ -202,12 +206,12 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
                 "world_size": ctx.world_size,
             }
             save_model(path, model, meta, extra={"training": training})
+        save_seconds = time.perf_counter() - save_start
         return path
 
     stop = StopSignal()
     last_path: Path | None = resume_path
     status = "finished"
-    save_seconds = 0.0  # of the checkpoint written on a stop signal (a preemption's grace period must cover it)
     try:
         while epoch <= config.schedule.epochs and status == "finished":
             # ---- one epoch of training ------------------------------------------------------------------------
@@ -272,9 +276,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
                         bar.update(1)
                 data_time, tick = 0.0, time.perf_counter()
                 if stop_votes:
-                    save_start = time.perf_counter()
                     last_path = save("last", epoch - 1, step_in_epoch)
-                    save_seconds = time.perf_counter() - save_start
                     status = "interrupted"
                     break
                 if config.run.save_every_steps and step % config.run.save_every_steps == 0 and step_in_epoch < steps_per_epoch:
@@ -308,9 +310,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
 
             # ---- checkpoints ----------------------------------------------------------------------------------
             sums, step_in_epoch = [0.0] * 5, 0
-            save_start = time.perf_counter()
             last_path = save("last", epoch, 0)
-            save_seconds = time.perf_counter() - save_start
             if ctx.is_main:
                 if is_best:
                     _copy_atomic(last_path, run_dir / ckpt.CHECKPOINT_DIR / "best.pth")
@@ -449,7 +449,7 @@ def _val_loader(config: TrainConfig, ctx: DistContext, val_set: Any, micro: int)
     sampler = DistributedSampler(val_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=False) \
         if ctx.distributed else None
     return ShieldedLoader(val_set, batch_size=videos, sampler=sampler, collate_fn=collate_views,
-                      num_workers=config.data.workers, pin_memory=ctx.device.type == "cuda")
+                          num_workers=config.data.workers, pin_memory=ctx.device.type == "cuda")
 
 
 def _build_optimizer(config: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:

@@ -27,7 +27,8 @@ def wait_for_steps(csv, count: int, proc: subprocess.Popen, timeout: float = 60)
         if csv.exists() and len(csv.read_text().splitlines()) > count:
             return
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
     raise AssertionError(f"the run did not reach step {count}: {proc.communicate()[1][-2000:]}")
 
 

@@ -22,6 +22,17 @@ class Normalization:
         """Inverse of `to_dict`."""
         return cls(tuple(d["mean"]), tuple(d["std"]), float(d.get("value_scale", 1.0)))
 
+    def describe(self) -> str:
+        """In words: the pixel range the model sees, then what is subtracted and divided."""
+        if self.value_scale == 255:
+            scale = "pixels in [0, 255]"
+        elif self.value_scale == 1:
+            scale = "pixels / 255 in [0, 1]"
+        else:
+            scale = f"pixels / 255 x {self.value_scale:g} in [0, {self.value_scale:g}]"
+        std = "" if all(s == 1 for s in self.std) else f", divided by std {list(self.std)}"
+        return f"{scale}, minus mean {list(self.mean)}{std}"
+
     def channels(self, n: int) -> "Normalization":
         """The same preset truncated or repeated to `n` input channels (flow = 2, grey = 1)."""
         def fit(v: tuple[float, ...]) -> tuple[float, ...]:

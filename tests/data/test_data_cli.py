@@ -41,7 +41,7 @@ def test_doctor_reports_broken_files_and_writes_clean_index(tree, capsys):
     tmp, _ = tree
     rc = main(["data", "doctor", str(tmp / "vids"), "--report", str(tmp / "rep.json"), "--jobs", "1", "--quiet"])
     out = capsys.readouterr().out
-    assert rc == 1 and "2 of 4 files fine, 2 broken" in out and "zero.mkv: empty file" in out
+    assert rc == 1 and "2 of 4 files fine, 0 truncated, 2 broken" in out and "zero.mkv: empty file" in out
     rep = json.loads((tmp / "rep.json").read_text())
     by_name = {v["path"].rsplit("/", 1)[1]: v for v in rep["videos"]}
     assert by_name["a.mp4"]["num_frames"] == N and by_name["a.mp4"]["codec"] == "h264"

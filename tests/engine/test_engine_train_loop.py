@@ -147,7 +147,8 @@ def _weight_grad(conv, x, g, dtype):
 
 @pytest.mark.parametrize("frames, kernel, stride, dtype, limit", [
     (2, 3, 1, torch.bfloat16, 1e-2), (4, 5, 1, torch.bfloat16, 1e-2), (3, 5, 2, torch.bfloat16, 1e-2),
-    (6, 7, 2, torch.float32, 1e-5),
+    (6, 7, 2, torch.float32, 1e-5), (1, 3, 1, torch.bfloat16, 1e-2), (1, 7, 1, torch.bfloat16, 1e-2),
+    (1, 7, 2, torch.float32, 1e-5),
 ])
 def test_shallow_conv3d_guard_gives_correct_weight_gradients(frames, kernel, stride, dtype, limit):
     # Inputs no deeper than the kernel in time: unguarded, these CPU weight gradients come out inf/NaN or ~100% off

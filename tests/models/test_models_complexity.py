@@ -37,3 +37,16 @@ def test_models_command_prints_the_table(capsys: pytest.CaptureFixture) -> None:
     assert float(row[3]) == pytest.approx(2 * float(row[2]), abs=0.011)
     assert "2 FLOPs per multiply-add" in out
     assert cli_main(["models", "nothing*"]) == 2
+
+
+@pytest.mark.parametrize("name", ["resnet50", "resnet2p1d18", "preact_resnet18", "wide_resnet50", "resnext50",
+                                  "resnet18_2d", "densenet121"])
+def test_hook_count_equals_torch_flop_counter(name: str) -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"):
+        model = create_model(name, num_classes=400).eval()
+    x = torch.empty(1, 3, 16, 112, 112, device="meta")
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(x)
+    assert model_complexity(name, 400).flops == counter.get_total_flops() == count_flops(model, x)

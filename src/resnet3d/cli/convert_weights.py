@@ -55,5 +55,5 @@ def run(args: argparse.Namespace) -> int:
     n = meta.normalization
     print(f"{args.input} ({meta.source}) -> {args.output}")
     print(f"  {meta.arch} ({options}), {meta.num_classes} classes, {count_params(model):,} params")
-    print(f"  input: pixels x {n.value_scale:g}/255, mean {list(n.mean)}, std {list(n.std)}")
+    print(f"  input: {n.describe()}")
     return 0

@@ -117,7 +117,7 @@ def run_index(args: argparse.Namespace) -> int:
 
 def run_doctor(args: argparse.Namespace) -> int:
     """`resnet3d data doctor`."""
-    from resnet3d.data.doctor import cleaned_index, diagnose, report
+    from resnet3d.data.doctor import cleaned_index, diagnose, is_truncated, report
     from resnet3d.io import atomic_write_json
 
     index = _read(args)
@@ -128,10 +128,12 @@ def run_doctor(args: argparse.Namespace) -> int:
     atomic_write_json(report_path, rep)
     clean = cleaned_index(index, checks)
     s = rep["summary"]
-    print(f"{s['ok']} of {s['videos']} files fine, {s['broken']} broken")
+    print(f"{s['ok'] - s['truncated']} of {s['videos']} files fine, {s['truncated']} truncated, {s['broken']} broken")
     for c in checks.values():
         if not c.ok:
             print(f"  broken: {c.path}: {c.reason}")
+        elif is_truncated(c):
+            print(f"  truncated: {c.path}: the header says {c.header_frames} frames, {c.num_frames} decode")
     if s["ok"]:
         print(f"  codecs {s['codecs']}; short side {s['short_side']}; frames {s['frames']}; "
               f"median keyframe interval {s['keyframe_interval_median']}")

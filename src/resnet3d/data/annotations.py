@@ -301,6 +301,8 @@ def read_kinetics_csv(source: str | Path, videos: str | Path) -> VideoIndex:
                     rows.append((f, n, row))
         except FileNotFoundError:
             raise AnnotationError(f"{f}: annotation file not found") from None
+        except UnicodeDecodeError:
+            raise AnnotationError(f"{f}: not a UTF-8 text file") from None
     classes = sorted({r["label"] for _, _, r in rows if r.get("label")})
     lookup = {c: i for i, c in enumerate(classes)}
     locator = _Locator(videos)
@@ -451,9 +453,12 @@ def detect_format(source: str | Path) -> str:
             return "hara-json" if "labels" in doc else "activitynet"
         raise AnnotationError(f"{source}: JSON that is neither a resnet3d index, the original's JSON nor ActivityNet")
     if source.suffix.lower() == ".csv":
-        with source.open(encoding="utf-8") as fh:
-            if "youtube_id" in fh.readline():
-                return "kinetics-csv"
+        try:
+            with source.open(encoding="utf-8") as fh:
+                if "youtube_id" in fh.readline():
+                    return "kinetics-csv"
+        except UnicodeDecodeError:
+            raise AnnotationError(f"{source}: not a UTF-8 text file") from None
     return "list"
 
 

@@ -96,6 +96,7 @@ def summary(checks: dict[str, VideoCheck]) -> dict:
     good = [c for c in checks.values() if c.ok]
     bad = [c for c in checks.values() if not c.ok]
     out: dict = {"videos": len(checks), "ok": len(good), "broken": len(bad),
+                 "truncated": sum(1 for c in good if is_truncated(c)),
                  "broken_by_reason": dict(collections.Counter(_reason_kind(c.reason) for c in bad)),
                  "codecs": dict(collections.Counter(c.codec or c.kind for c in good))}
     if good:
@@ -109,11 +110,19 @@ def summary(checks: dict[str, VideoCheck]) -> dict:
     return out
 
 
+def is_truncated(check: VideoCheck) -> bool:
+    """The header promises more frames than decode: a cut-off file (usable, with its real frame count)."""
+    return bool(check.ok and check.header_frames and check.header_frames > check.num_frames)
+
+
 def advice(stats: dict) -> list[str]:
     """What to do about slow or broken data, in plain words."""
     tips = []
     if stats.get("broken"):
         tips.append(f"{stats['broken']} broken file(s) are left out of the cleaned index")
+    if stats.get("truncated"):
+        tips.append(f"{stats['truncated']} truncated file(s) are kept with the frames that decode; re-download them "
+                    "for the full videos")
     gop = stats.get("keyframe_interval_median")
     if gop and gop > 32:
         tips.append(f"median keyframe interval is {gop:.0f} frames: `resnet3d data prepare --gop 16` makes random "

@@ -55,10 +55,17 @@ def encode_jpeg(frame: np.ndarray, quality: int = 90) -> bytes:
 
 
 def output_path(record: VideoRecord, classes: list[str], out_dir: Path, mode: str) -> Path:
-    """`out_dir/<label or 'test'>/<video_id>` plus .mp4 / .hdf5 (a folder for frames; flow is .hdf5 too)."""
-    folder = out_dir / (classes[record.label] if record.label >= 0 else "test")
-    name = Path(record.path).stem if record.kind != "frames" else Path(record.path).name
+    """`out_dir/<label or 'test'>/<video_id>` plus .mp4 / .hdf5 (a folder for frames; flow is .hdf5 too), always
+    inside `out_dir`."""
+    folder = out_dir / (safe_name(classes[record.label]) if record.label >= 0 else "test")
+    name = safe_name(Path(record.path).stem if record.kind != "frames" else Path(record.path).name)
     return folder / {"video": name + ".mp4", "frames": name, "hdf5": name + ".hdf5", "flow": name + ".hdf5"}[mode]
+
+
+def safe_name(name: str) -> str:
+    """`name` as a single file name: path separators and NUL become '_'; '', '.' and '..' get a '_' in front."""
+    name = name.replace("/", "_").replace("\\", "_").replace("\0", "_")
+    return "_" + name if name in ("", ".", "..") else name
 
 
 def _resized(frames: Iterator[np.ndarray], short_side: int | None, even: bool) -> Iterator[np.ndarray]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
@@ -153,11 +155,11 @@ LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "optim.ema": (0, True),
     "schedule.epochs": (1, True), "schedule.gamma": (0, False), "schedule.patience": (0, True),
     "schedule.warmup_epochs": (0, True), "schedule.min_lr": (0, True), "run.save_every_steps": (0, True),
-    "run.keep_last": (0, True),
+    "run.keep_last": (0, True), "run.seed": (0, True),
 }
 UPPER_BOUNDS: dict[str, float] = {"data.crop_min_scale": 1.0, "data.crop_min_ratio": 1.0, "optim.label_smoothing": 1.0,
                                   "optim.momentum": 1.0, "optim.dampening": 1.0, "optim.mix_prob": 1.0,
-                                  "optim.mix_switch_prob": 1.0}
+                                  "optim.mix_switch_prob": 1.0, "run.seed": 2**32 - 1}
 
 _SECTIONS = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
 
@@ -207,10 +209,18 @@ def apply_overrides(config: TrainConfig, overrides: Iterable[str]) -> None:
         if not sep or not key.strip():
             raise ConfigError(f"override {item!r}: expected section.key=value, e.g. optim.lr=0.01")
         try:
-            value = yaml.safe_load(text) if text.strip() else None
+            value = _read_value(text) if text.strip() else None
         except yaml.YAMLError:
             value = text
         set_value(config, key.strip(), value)
+
+
+def _read_value(text: str) -> Any:
+    """YAML, except that `{widen_factor:0.25}` (no space after the colon, as people type it) is a mapping too."""
+    value = yaml.safe_load(text)
+    if isinstance(value, dict) and any(v is None and ":" in str(k) for k, v in value.items()):
+        value = yaml.safe_load(re.sub(r":(?=\S)", ": ", text))
+    return value
 
 
 def apply_dict(config: TrainConfig, doc: dict, where: str = "config") -> None:
@@ -273,6 +283,10 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
 
 def validate(config: TrainConfig) -> None:
     """Check value ranges, choices and combinations; raise ConfigError naming the first bad key."""
+    for section in _SECTIONS:
+        for key, value in vars(getattr(config, section)).items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{section}.{key}: must be a finite number, got {value}")
     for dotted, choices in CHOICES.items():
         value = _get(config, dotted)
         if value not in choices:

@@ -66,3 +66,15 @@ def all_reduce_sum(values: list[float], ctx: DistContext) -> list[float]:
     t = torch.tensor(values, dtype=torch.float64, device=ctx.device)
     dist.all_reduce(t)
     return t.tolist()
+
+
+def broadcast_buffers(module: torch.nn.Module, ctx: DistContext) -> None:
+    """Give every process rank 0's buffers (BatchNorm running statistics), the ones rank 0 saves.
+
+    DDP hands rank 0's buffers to all ranks at the start of each training forward, and then each rank updates
+    them with its own batch, so after the last step they differ by that step; validating with them would mix
+    numbers from models that are never saved.
+    """
+    if ctx.distributed:
+        for buffer in module.buffers():
+            dist.broadcast(buffer, src=0)

@@ -187,7 +187,9 @@ def guard_shallow_conv3d(model: torch.nn.Module) -> torch.nn.Module:
     temporal kernel is wrong in bf16 (relative error ~1, inf/NaN, at times a crash; a 16-frame R3D-18 hits it in
     layer3: depth 2, kernel 3) and, for some strided shapes, in fp32 too. Forward and input gradients are fine.
     Zero-padding the time axis ourselves (conv padding 0 in time) gives the same output and correct gradients
-    (checked against float64 for kernels 3/5/7, strides 1/2) at the full bf16 speed.
+    (checked against float64 for kernels 3/5/7, strides 1/2) at the full bf16 speed. Single-frame inputs
+    (`data.clip_length=1`, where every layer is that shallow) take the same path: a NaN was reported from
+    `conv1`'s bf16 forward there, where oneDNN would pad 3 frames on each side of one.
     """
     for module in model.modules():
         if (isinstance(module, torch.nn.Conv3d) and module.kernel_size[0] > 1 and module.padding_mode == "zeros"
@@ -197,7 +199,7 @@ def guard_shallow_conv3d(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def _conv3d_pad_time_if_shallow(conv: torch.nn.Conv3d, x: torch.Tensor) -> torch.Tensor:
-    if not 1 < x.shape[2] <= conv.kernel_size[0]:
+    if x.shape[2] > conv.kernel_size[0]:
         return torch.nn.Conv3d.forward(conv, x)
     pad_t, pad_h, pad_w = conv.padding
     x = torch.nn.functional.pad(x, (0, 0, 0, 0, pad_t, pad_t))

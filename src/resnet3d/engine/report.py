@@ -71,6 +71,7 @@ def plot_lines(path: Path, title: str, xlabel: str, ylabel: str,
     for label, (x, y), style in lines:
         ax.plot(x, 100 * y if percent else y, label=label, **style)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel + (" (%)" if percent else ""))
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))  # epochs and steps are whole numbers
     if log_y:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
@@ -148,7 +149,7 @@ def learning_curves(run_dir: Path, out_dir: Path) -> list[tuple[str, str]]:
         ("validation", _series(epochs, x, "val_loss"), {"marker": "s"}),
     ]):
         made.append(("Loss", "loss.png"))
-    if plot_lines(out_dir / "accuracy.png", "Accuracy", "epoch", "top-1", [
+    if plot_lines(out_dir / "accuracy.png", "Accuracy", "epoch", "accuracy", [
         ("train clip top-1", _series(epochs, "epoch", "train_clip_top1"), {"marker": "o"}),
         ("val clip top-1", _series(epochs, "epoch", "val_clip_top1"), {"marker": "s"}),
         ("val video top-1", _series(epochs, "epoch", "val_video_top1"), {"marker": "^", "lw": 2}),

@@ -12,8 +12,6 @@ import itertools
 import math
 import random
 import shutil
-import signal
-import threading
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -29,11 +27,13 @@ from torch.utils.data import DataLoader, DistributedSampler
 from resnet3d.engine import checkpointing as ckpt
 from resnet3d.engine import banner
 from resnet3d.engine import logger as logs
-from resnet3d.engine import run_folder
+from resnet3d.engine import preflight, run_folder
 from resnet3d.engine.config import ConfigError, TrainConfig, apply_dict, apply_overrides, validate
-from resnet3d.engine.distributed import DistContext, all_reduce_sum, setup, teardown
+from resnet3d.engine.distributed import DistContext, all_reduce_sum, broadcast_buffers, setup, teardown
 from resnet3d.engine.evaluate import evaluate
-from resnet3d.engine.precision import autocast, prepare_for_training, resolve_precision, to_channels_last
+from resnet3d.engine.preemption import ShieldedLoader, StopSignal
+from resnet3d.engine.precision import (DTYPES, InferenceNet, autocast, prepare_for_training, resolve_precision,
+                                      to_channels_last)
 from resnet3d.engine.recipes import WeightEMA, build_mixer, ema_metrics, mix_batch
 from resnet3d.errors import Resnet3dError
 from resnet3d.io import atomic_path, atomic_write_json, atomic_write_text
@@ -129,16 +129,19 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
     _seed_everything(config.run.seed + ctx.rank)
 
     # ---- data index, model, data sets -------------------------------------------------------------------------
+    if ctx.is_main:
+        preflight.check_out_dir(run_dir)
     index = _read_index(config)
     model, meta, weights = _build_model(config, list(index.classes), resume_path, index_channels(index))
+    preflight.check_input(model, config)
     config.model.num_classes = meta.num_classes
     train_set, val_set = _build_datasets(config, index, meta.normalization)
     micro = _micro_batch(config, ctx)
     sampler = _ResumableSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
                                 seed=config.run.seed)
     loader_gen = torch.Generator()
-    train_loader = DataLoader(train_set, batch_size=micro, sampler=sampler, drop_last=True, generator=loader_gen,
-                              num_workers=config.data.workers, pin_memory=ctx.device.type == "cuda")
+    train_loader = ShieldedLoader(train_set, batch_size=micro, sampler=sampler, drop_last=True, generator=loader_gen,
+                                  num_workers=config.data.workers, pin_memory=ctx.device.type == "cuda")
     steps_per_epoch = len(train_loader) // config.optim.accumulate
     if steps_per_epoch == 0:
         raise TrainingError(f"data.batch_size: {len(train_set)} training clips ({len(train_set) // ctx.world_size} "
@@ -202,8 +205,12 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
         epoch_log, step_log = logs.CsvLog(epochs_csv, logs.EPOCH_FIELDS), logs.CsvLog(steps_csv, logs.STEP_FIELDS)
         board = logs.TensorBoard(run_dir, config.run.tensorboard, purge_step=step if state else None)
 
+    save_seconds = 0.0  # of the latest checkpoint: a preemption's grace period must cover one
+
     def save(name: str, epoch_done: int, in_epoch: int) -> Path:
         """Write checkpoints/<name>.pth (rank 0); every process takes part in gathering RNG states."""
+        nonlocal save_seconds
+        save_start = time.perf_counter()
         rngs = _gather_objects(ckpt.rng_state(), ctx)
         path = run_dir / ckpt.CHECKPOINT_DIR / f"{name}.pth"
         if ctx.is_main:
@@ -218,9 +225,10 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
                 "world_size": ctx.world_size, "ema": ema.state_dict() if ema is not None else None,
             }
             save_model(path, model, meta, extra={"training": training, "run": facts})
+        save_seconds = time.perf_counter() - save_start
         return path
 
-    stop = _StopSignal()
+    stop = StopSignal()
     last_path: Path | None = resume_path
     status = "finished"
     try:
@@ -302,15 +310,20 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
                 break
 
             # ---- validation, plateau schedule, epoch log ------------------------------------------------------
+            broadcast_buffers(model, ctx)  # every rank validates the model rank 0 saves
+            if ema is not None:
+                broadcast_buffers(ema.module, ctx)
             result = ema_result = None
             if val_loader is not None:
                 if hasattr(val_set, "set_epoch"):
                     val_set.set_epoch(epoch)
-                result = evaluate(model, val_loader, device=ctx.device, precision=precision, criterion=val_criterion,
+                net_eval = InferenceNet(model, DTYPES[precision])  # what `resnet3d eval` runs: BN folded
+                result = evaluate(net_eval, val_loader, device=ctx.device, precision=precision, criterion=val_criterion,
                                   distributed=ctx.distributed, progress=config.run.progress and ctx.is_main)
                 if ema is not None:
-                    ema_result = evaluate(ema.module, val_loader, device=ctx.device, precision=precision,
-                                          criterion=val_criterion, distributed=ctx.distributed, progress=False)
+                    ema_result = evaluate(InferenceNet(ema.module, DTYPES[precision]), val_loader, device=ctx.device,
+                                          precision=precision, criterion=val_criterion, distributed=ctx.distributed,
+                                          progress=False)
                 if config.schedule.name == "plateau":
                     scheduler.step(result.loss)
             bad = int(all_reduce_sum([_bad_files(train_set, val_set)], ctx)[0])
@@ -369,7 +382,8 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
         atomic_write_json(run_dir / "summary.json", summary.to_dict())
         _print(ctx, logs.format_summary(summary.to_dict()))
         if status == "interrupted":
-            _print(ctx, f"interrupted: checkpoint saved; continue with  resnet3d train --resume {run_dir}")
+            _print(ctx, f"interrupted: checkpoint saved in {save_seconds:.2f} s; continue with  resnet3d train --resume "
+                        f"{run_dir}")
     return summary
 
 
@@ -508,8 +522,8 @@ def _val_loader(config: TrainConfig, ctx: DistContext, val_set: Any, micro: int)
     videos = config.data.val_batch_size or max(1, micro // config.data.val_clips)
     sampler = DistributedSampler(val_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=False) \
         if ctx.distributed else None
-    return DataLoader(val_set, batch_size=videos, sampler=sampler, collate_fn=collate_views,
-                      num_workers=config.data.workers, pin_memory=ctx.device.type == "cuda")
+    return ShieldedLoader(val_set, batch_size=videos, sampler=sampler, collate_fn=collate_views,
+                          num_workers=config.data.workers, pin_memory=ctx.device.type == "cuda")
 
 
 def _build_optimizer(config: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
@@ -551,27 +565,6 @@ class _ResumableSampler(DistributedSampler):
 
     def __len__(self) -> int:
         return self.num_samples - self.start
-
-
-class _StopSignal:
-    """First SIGINT/SIGTERM asks the loop to checkpoint and stop; a second one acts as usual."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous: dict[int, Any] = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.requested = True
-        self.restore()
-
-    def restore(self) -> None:
-        """Put the previous handlers back."""
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous = {}
 
 
 def _gather_objects(obj: Any, ctx: DistContext) -> list:

@@ -127,15 +127,18 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 def _load_failure(e: Exception) -> str:
     """One line saying why torch.load failed: code refused by weights_only, or not a checkpoint at all."""
     text = str(e)
-    code = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    code = re.search(r"\bGLOBAL ([\w.]+)", text)  # torch's wording differs between versions; the opcode does not
     if code:
-        return (
-            f"refused: the pickle would import and run Python code ({code.group(1)}); "
-            "weights_only loading allows only tensors and plain containers"
-        )
+        return (f"refused: the file holds Python code ({code.group(1)}), which loading would run; only tensors and "
+                "plain containers are loaded")
     detail = re.search(r"WeightsUnpickler error: \s*(\S[^\n]*)", text)
     first = detail.group(1) if detail else next((line for line in text.splitlines() if line.strip()), type(e).__name__)
-    return f"not a PyTorch checkpoint ({type(e).__name__}: {first.strip()[:160]})"
+    return f"not a PyTorch checkpoint ({type(e).__name__}: {_shorten(first.strip())})"
+
+
+def _shorten(text: str, limit: int = 160) -> str:
+    """`text` cut at a word boundary near `limit` characters, with '...' when cut."""
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 def _is_state_dict(obj: Any) -> bool:

@@ -137,6 +137,8 @@ class ZeroPadShortcut(nn.Module):
 def init_weights(model: nn.Module) -> None:
     """The original's init: Kaiming-normal (fan_out) convolutions, BatchNorm weight 1 and bias 0."""
     for m in model.modules():
+        if getattr(m, "weight", None) is not None and m.weight.is_meta:
+            continue  # shapes only (cost counting): no values to set, and meta random init is slow
         if isinstance(m, nn.Conv3d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         elif isinstance(m, nn.BatchNorm3d):

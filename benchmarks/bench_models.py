@@ -67,7 +67,7 @@ def machine_lines(device: str) -> list[str]:
     """CPU model, the SIMD flags that decide the fast path, torch build and threads, the GPU if used, load average."""
     import torch
 
-    from resnet3d.engine.precision import cpu_supports_bf16
+    from resnet3d.inference.fast_path import cpu_supports_bf16
 
     info = _cpuinfo()
     flags = set(info.get("flags", "").split())
@@ -200,7 +200,7 @@ def run_model_config(spec: dict) -> dict:
 def _inference_step(model, path: str, x, y):
     import torch
 
-    from resnet3d.engine.predict import InferenceModel
+    from resnet3d.inference.predict import InferenceModel
 
     if path == "original":
         model.eval()
@@ -216,8 +216,8 @@ def _inference_step(model, path: str, x, y):
 def _training_step(model, path: str, x, y):
     import torch
 
-    from resnet3d.engine.precision import prepare_for_training, resolve_precision, to_channels_last
-    from resnet3d.engine.trainer import forward_backward
+    from resnet3d.inference.fast_path import prepare_for_training, resolve_precision, to_channels_last
+    from resnet3d.train.step import forward_backward
 
     device = x.device
     if path == "original":
@@ -271,8 +271,8 @@ def run_data(spec: dict) -> dict:
 def run_epoch(spec: dict) -> dict:
     """One `resnet3d train` epoch of R3D-18 on the built-in synthetic data set; then bf16 vs fp32 on its test split."""
     from resnet3d.data import synth
-    from resnet3d.engine.config import TrainConfig
-    from resnet3d.engine.trainer import train
+    from resnet3d.train.config import TrainConfig
+    from resnet3d.train.loop import train
 
     work = Path(spec["work_dir"])
     data = work / f"synth-{spec['synth_size']}"
@@ -306,7 +306,7 @@ def precision_guard(checkpoint: str, index_path: str, subset: str = "testing", b
     from resnet3d.data.annotations import read_index
     from resnet3d.data.datasets import MultiViewDataset
     from resnet3d.data.transforms import build_eval_transform
-    from resnet3d.engine.predict import InferenceModel
+    from resnet3d.inference.predict import InferenceModel
     from resnet3d.models.checkpoint import load_model
 
     network, meta = load_model(checkpoint)
@@ -454,7 +454,7 @@ def report(st: Settings, args: argparse.Namespace, work: Path) -> None:
 def _default_precision(device: str) -> str:
     import torch
 
-    from resnet3d.engine.precision import resolve_precision
+    from resnet3d.inference.fast_path import resolve_precision
 
     return resolve_precision("auto", torch.device(device))
 

@@ -33,7 +33,7 @@ class DemoModel:
 
 def demo_models(config: Any = None) -> list[DemoModel]:
     """The recipe's 3D ResNet and its 2D twin: same depth and widths, 1x3x3 kernels, no temporal striding."""
-    from resnet3d.engine.config import load_config
+    from resnet3d.train.config import load_config
 
     model = (config or load_config(CONFIG)).model
     flat = {k: v for k, v in model.options.items() if not k.startswith("conv1_t_")}
@@ -93,9 +93,9 @@ def run_demo(out: str | Path, *, size: str = "default", seed: int = 0, epochs: i
 def _train_and_evaluate(spec: DemoModel, index: Path, run_dir: Path, size: str, seed: int, epochs: int | None,
                         progress: bool) -> dict:
     from resnet3d.data.synth import CLASS_NAMES
-    from resnet3d.engine.config import load_config
-    from resnet3d.engine.report import write_run_report
-    from resnet3d.engine.trainer import train
+    from resnet3d.train.config import load_config
+    from resnet3d.evaluation.report import write_run_report
+    from resnet3d.train.loop import train
     from resnet3d.models.complexity import model_complexity
 
     overrides = [f"data.index={index}", f"run.out_dir={run_dir}", f"run.seed={seed}", f"run.progress={progress}",

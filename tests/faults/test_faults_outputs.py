@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import yaml
 
-from resnet3d.engine import report
+from resnet3d.evaluation import report
 from resnet3d.models.checkpoint import ModelMeta, save_model
 from resnet3d.models.registry import create_model
 from resnet3d.normalization import get_normalization
@@ -34,7 +34,7 @@ def test_convert_weights_describes_the_hara2018_input(tmp_path):
 
 def test_accuracy_plot_says_what_it_shows_with_whole_epoch_ticks(tmp_path, monkeypatch):
     figures = []
-    monkeypatch.setattr(report, "_save", lambda fig, path: figures.append(fig))
+    monkeypatch.setattr(report, "save_png", lambda fig, path: figures.append(fig))
     run = tmp_path / "run"
     run.mkdir()
     rows = [{"epoch": e, "step": 10 * e, "lr": 0.1, "train_loss": 2.0 / e, "train_clip_top1": 0.1 * e,

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from resnet3d.engine import logger as logs
+from resnet3d.train import logs
 
 from faults_helpers import cli, tiny_overrides
 

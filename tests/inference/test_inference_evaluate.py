@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from resnet3d.engine.evaluate import evaluate
+from resnet3d.evaluation.multiview import evaluate
 
 # Clip probabilities per video; the "model" just returns log-probabilities packed into the clip tensor.
 # video 0 (label 0): clips predict 1, 1, 0 -> 1/3 clip hits; mean [.6, .4, 0] -> video hit.

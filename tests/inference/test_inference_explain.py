@@ -12,7 +12,7 @@ from resnet3d.cli import main
 from resnet3d.data import synth
 from resnet3d.data.transforms import build_eval_transform
 from resnet3d.data.writer import write_video
-from resnet3d.engine.explain import GradCam, class_activation, default_layer, resolve_target
+from resnet3d.inference.explain import GradCam, class_activation, default_layer, resolve_target
 from resnet3d.models.registry import create_model
 
 FAMILIES = [("resnet10", {"widen_factor": 0.125}, "layer4"), ("resnet2p1d10", {"widen_factor": 0.125}, "layer4"),

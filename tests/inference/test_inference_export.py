@@ -4,7 +4,7 @@ import onnx
 import pytest
 import torch
 
-from resnet3d.engine import export
+from resnet3d.inference import export
 from resnet3d.models.registry import create_model
 
 pytestmark = pytest.mark.skipif(not export.onnxruntime_available(), reason="onnxruntime is not installed")

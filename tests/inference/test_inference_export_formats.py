@@ -13,7 +13,7 @@ import torch
 
 from resnet3d.cli import main
 from resnet3d.data.transforms import to_float
-from resnet3d.engine import export
+from resnet3d.inference import export
 from resnet3d.models.checkpoint import ModelMeta, save_model
 from resnet3d.models.registry import create_model
 from resnet3d.normalization import get_normalization

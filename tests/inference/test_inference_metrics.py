@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from resnet3d.engine import metrics
+from resnet3d.evaluation import metrics
 
 
 def test_topk_plain_hits_and_misses():

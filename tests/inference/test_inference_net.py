@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from resnet3d.engine.precision import InferenceNet
+from resnet3d.inference.fast_path import InferenceNet
 from resnet3d.models.registry import create_model
 
 

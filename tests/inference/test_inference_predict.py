@@ -9,7 +9,7 @@ import torch
 from resnet3d.data import sampling
 from resnet3d.data.transforms import build_eval_transform
 from resnet3d.data.video import VideoError, open_video
-from resnet3d.engine.predict import Windowing, prediction_record, prediction_rows, run_video, stream_windows
+from resnet3d.inference.predict import Windowing, prediction_record, prediction_rows, run_video, stream_windows
 
 
 class CountingSource:

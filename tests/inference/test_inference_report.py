@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from resnet3d.engine import logger
-from resnet3d.engine.evaluate import evaluate, results_document
-from resnet3d.engine.report import read_confusion_csv, write_confusion_csv, write_run_report
+from resnet3d.train import logs as logger
+from resnet3d.evaluation.multiview import evaluate, results_document
+from resnet3d.evaluation.report import read_confusion_csv, write_confusion_csv, write_run_report
 from resnet3d.errors import Resnet3dError
 from resnet3d.io import atomic_write_json
 from test_inference_evaluate import LogitsInClip, batch

@@ -11,7 +11,7 @@ import torch
 
 from resnet3d.cli import build_parser
 from resnet3d.cli import main as cli_main
-from resnet3d.engine.predict import InferenceSetup
+from resnet3d.inference.predict import InferenceSetup
 from resnet3d.errors import Resnet3dError
 from resnet3d.models import create_model, load_model
 from resnet3d.models import checkpoint

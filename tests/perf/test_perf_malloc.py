@@ -14,7 +14,7 @@ import pytest
 # `tune_backend(cpu)`, printed by a fresh interpreter so that this process's malloc settings do not matter.
 PROBE = """
 import ctypes, torch
-from resnet3d.engine.precision import tune_backend
+from resnet3d.inference.fast_path import tune_backend
 
 class Info(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in

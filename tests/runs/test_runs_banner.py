@@ -11,7 +11,7 @@ import yaml
 from runs_helpers import tiny_overrides
 
 from resnet3d.cli import main
-from resnet3d.engine.precision import resolve_precision
+from resnet3d.inference.fast_path import resolve_precision
 from resnet3d.models.checkpoint import ModelMeta, load_model, read_checkpoint, save_model
 from resnet3d.models.complexity import count_params, model_complexity
 from resnet3d.models.registry import create_model

@@ -10,7 +10,7 @@ import yaml
 from runs_helpers import snapshot, tiny_overrides
 
 from resnet3d.cli import main
-from resnet3d.engine import logger as logs
+from resnet3d.train import logs
 
 
 def _train(*args: str) -> int:

@@ -54,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
         raise Resnet3dError(f"eval takes one checkpoint, or two (RGB, flow); got {len(args.checkpoint)}")
     if not (args.flow_data or args.flow_root):
         raise Resnet3dError("two-stream eval needs the flow videos: --flow-data FLOW_INDEX or --flow-root DIR")
-    from resnet3d.engine import evaluate as engine
-    from resnet3d.engine.fusion import RULE, check_weight, fuse
+    from resnet3d.evaluation import multiview as engine
+    from resnet3d.evaluation.fusion import RULE, check_weight, fuse
 
     check_weight(args.fusion_weight)
     rgb = _evaluate(args, args.checkpoint[0], args.data, args.root, out / "rgb")
@@ -78,10 +78,10 @@ def _evaluate(args: argparse.Namespace, checkpoint: str, data: str, root: str | 
     from resnet3d.data.annotations import read_index
     from resnet3d.data.datasets import MultiViewDataset, collate_views
     from resnet3d.data.transforms import build_eval_transform
-    from resnet3d.engine import banner
-    from resnet3d.engine import evaluate as engine
-    from resnet3d.engine.precision import prepare_for_inference, resolve_precision
-    from resnet3d.engine.predict import cost_report, format_cost
+    from resnet3d.inference import banner
+    from resnet3d.evaluation import multiview as engine
+    from resnet3d.inference.fast_path import prepare_for_inference, resolve_precision
+    from resnet3d.inference.predict import cost_report, format_cost
     from resnet3d.models.checkpoint import load_model
 
     num_clips = _parse_clips(args.clips)
@@ -139,8 +139,8 @@ def _evaluate(args: argparse.Namespace, checkpoint: str, data: str, root: str | 
 
 def _write(out: Path, doc: dict, cm, result, video_ids: list[str], class_names: list[str], top_k: int) -> None:
     """results.json, confusion.csv/.png, per_class.csv, predictions.csv and results_original.json in `out`."""
-    from resnet3d.engine import evaluate as engine
-    from resnet3d.engine.report import plot_confusion, write_confusion_csv
+    from resnet3d.evaluation import multiview as engine
+    from resnet3d.evaluation.report import plot_confusion, write_confusion_csv
     from resnet3d.io import atomic_write_json, atomic_write_text
 
     doc["files"] = {"confusion_csv": "confusion.csv", "confusion_png": "confusion.png", "per_class": "per_class.csv",

@@ -47,10 +47,10 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from resnet3d.data.video import VideoError, guess_kind, is_stream
-    from resnet3d.engine.explain import GradCam, explain_video, resolve_target
-    from resnet3d.engine.explain_output import write_explanation
-    from resnet3d.engine.features import check_key, unique_keys
-    from resnet3d.engine.predict import load_protocol, topk_labels
+    from resnet3d.inference.explain import GradCam, explain_video, resolve_target
+    from resnet3d.inference.explain_output import write_explanation
+    from resnet3d.inference.features import check_key, unique_keys
+    from resnet3d.inference.predict import load_protocol, topk_labels
     from resnet3d.io import atomic_write_text
 
     if args.top_k < 1 or args.strip_frames < 1 or args.batch_size < 1:

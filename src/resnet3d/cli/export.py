@@ -37,8 +37,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from resnet3d.engine import export as engine
-    from resnet3d.engine.predict import class_names, input_channels
+    from resnet3d.inference import export as engine
+    from resnet3d.inference.predict import class_names, input_channels
     from resnet3d.models.checkpoint import load_model
 
     if args.onnx and args.format not in (None, "onnx"):

@@ -33,9 +33,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from resnet3d.data.video import guess_kind
-    from resnet3d.engine import banner
-    from resnet3d.engine import features as engine
-    from resnet3d.engine.predict import InferenceSetup
+    from resnet3d.inference import banner
+    from resnet3d.inference import features as engine
+    from resnet3d.inference.predict import InferenceSetup
 
     items = [engine.VideoItem(key, str(path), guess_kind(path), args.fps)
              for key, path in zip(engine.unique_keys(args.videos), args.videos)]

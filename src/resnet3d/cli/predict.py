@@ -60,8 +60,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from resnet3d.data.video import VideoError, guess_kind, is_stream
-    from resnet3d.engine import banner
-    from resnet3d.engine import predict as engine
+    from resnet3d.inference import banner
+    from resnet3d.inference import predict as engine
     from resnet3d.io import atomic_write_text
 
     setup = engine.InferenceSetup.from_checkpoint(

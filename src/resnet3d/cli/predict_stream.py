@@ -11,8 +11,8 @@ from contextlib import nullcontext
 def run_stream(args: argparse.Namespace, setup, source: str) -> int:
     """Score a live source window by window; JSONL to `--output` (appended) or standard output."""
     from resnet3d.data.video import open_stream
-    from resnet3d.engine.predict import frame_shrinker
-    from resnet3d.engine.stream import StreamEnd, latency_summary, live_windows, score_stream
+    from resnet3d.inference.predict import frame_shrinker
+    from resnet3d.inference.stream import StreamEnd, latency_summary, live_windows, score_stream
 
     end = StreamEnd()
     scored = []

@@ -18,7 +18,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from resnet3d.engine.report import write_run_report
+    from resnet3d.evaluation.report import write_run_report
 
     files = write_run_report(args.run_dir, args.out, args.eval_results)
     for name, path in files.items():

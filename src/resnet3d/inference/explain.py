@@ -18,7 +18,7 @@ from torch import nn
 
 from resnet3d.data.transforms import EvalTransform, to_uint8
 from resnet3d.data.video import open_video
-from resnet3d.engine.predict import Windowing, frame_shrinker, stream_windows
+from resnet3d.inference.predict import Windowing, frame_shrinker, stream_windows
 from resnet3d.errors import Resnet3dError
 
 METHODS = ("gradcam", "gradcam++")

@@ -10,8 +10,8 @@ from typing import Callable, Iterable
 
 import torch
 
-from resnet3d.engine import metrics
-from resnet3d.engine.precision import autocast, resolve_precision, to_channels_last
+from resnet3d.evaluation import metrics
+from resnet3d.inference.fast_path import autocast, resolve_precision, to_channels_last
 
 # Per-video statistics row: [video index, label, clips, clip top-1 hits, clip top-5 hits, clip loss sum, prob sums...]
 _IDX, _LABEL, _CLIPS, _TOP1, _TOP5, _LOSS = range(6)

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from resnet3d.data.transforms import resize
-from resnet3d.engine.explain import WindowExplanation
-from resnet3d.engine.predict import _round, topk_labels
-from resnet3d.engine.report import _matplotlib, _save
+from resnet3d.inference.explain import WindowExplanation
+from resnet3d.inference.predict import _round, topk_labels
+from resnet3d.plots import pyplot, save_png
 
 VIEW_SIZE = 224  # overlay frames are scaled up by a whole factor to at least this short side, for viewing
 
@@ -87,7 +87,7 @@ def _caption(win: WindowExplanation, t: int, t_stride: int, class_names: list[st
 
 def write_strip(path: Path, strip: list[tuple[np.ndarray, np.ndarray, str]], title: str) -> None:
     """A PNG of the picked frames (top row) above their heat-map overlays (bottom row), captioned with the top-k."""
-    plt = _matplotlib()
+    plt = pyplot()
     n = len(strip)
     fig, axes = plt.subplots(2, n, figsize=(1.9 * n + 0.4, 5.0), dpi=110, squeeze=False)
     for i, (frame, blended, caption) in enumerate(strip):
@@ -98,4 +98,4 @@ def write_strip(path: Path, strip: list[tuple[np.ndarray, np.ndarray, str]], tit
             ax.set_axis_off()
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path)

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from resnet3d.data import datasets
-from resnet3d.engine import logger as logs
-from resnet3d.engine.trainer import resume_config, train
+from resnet3d.train import logs
+from resnet3d.train.loop import resume_config, train
 from resnet3d.models.checkpoint import load_model, read_checkpoint
 
 # Cosine with warm-up (a per-step schedule), momentum, clipping and label smoothing: all carry state across steps.
@@ -35,7 +35,7 @@ def signal_on_call(monkeypatch, cls, call: int, signum: int) -> None:
 
 @pytest.fixture(scope="module")
 def uninterrupted(color_index, tmp_path_factory):
-    from resnet3d.engine.config import load_config
+    from resnet3d.train.config import load_config
 
     out = tmp_path_factory.mktemp("full") / "run"
     config = load_config(None, [f"data.index={color_index}", "model.arch=resnet10", "model.options={widen_factor: 0.125}",

@@ -19,7 +19,7 @@ import torch
 from resnet3d.data import sampling
 from resnet3d.data.transforms import EvalTransform
 from resnet3d.data.video import StreamStall, VideoError
-from resnet3d.engine.predict import Windowing, _round, topk_labels
+from resnet3d.inference.predict import Windowing, _round, topk_labels
 
 
 @dataclass

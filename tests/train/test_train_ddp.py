@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from resnet3d.engine import logger as logs
-from resnet3d.engine.config import load_config
+from resnet3d.train import logs
+from resnet3d.train.config import load_config
 
 
 def free_port() -> int:

@@ -8,10 +8,11 @@ import math
 import pytest
 import torch
 
-from resnet3d.engine import logger as logs
-from resnet3d.engine.config import load_config
-from resnet3d.engine.precision import guard_shallow_conv3d
-from resnet3d.engine.trainer import TrainingError, _build_scheduler, train
+from resnet3d.train import logs
+from resnet3d.train.config import load_config
+from resnet3d.inference.fast_path import guard_shallow_conv3d
+from resnet3d.train.loop import TrainingError, train
+from resnet3d.train.schedule import build_scheduler as _build_scheduler
 from resnet3d.models.checkpoint import load_model, read_checkpoint
 
 def test_loss_decreases_and_run_folder_is_complete(tiny_config):

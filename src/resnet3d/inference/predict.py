@@ -18,7 +18,7 @@ import torch
 from resnet3d.data import sampling
 from resnet3d.data.transforms import EvalTransform, resize_short_side
 from resnet3d.data.video import VideoError, open_video
-from resnet3d.engine.precision import prepare_for_inference, resolve_precision
+from resnet3d.inference.fast_path import prepare_for_inference, resolve_precision
 from resnet3d.errors import Resnet3dError
 
 

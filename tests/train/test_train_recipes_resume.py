@@ -10,11 +10,11 @@ import sys
 import torch
 
 from resnet3d.data import datasets
-from resnet3d.engine.trainer import resume_config, train
+from resnet3d.train.loop import resume_config, train
 from resnet3d.models.checkpoint import load_model, read_checkpoint
 
-from test_engine_train_ddp import free_port
-from test_engine_train_resume import EXACT_COLUMNS, signal_on_call
+from test_train_ddp import free_port
+from test_train_resume import EXACT_COLUMNS, signal_on_call
 
 MIXED = ("optim.mixup=0.8", "optim.cutmix=1.0", "optim.mix_prob=0.8", "optim.mix_switch_prob=0.5", "optim.ema=0.9",
          "schedule.name=cosine", "schedule.epochs=3", "optim.label_smoothing=0.1", "run.precision=auto",
@@ -72,7 +72,7 @@ def test_torchrun_resume_with_mixing_and_ema_equals_the_uninterrupted_run(odd_in
 
 
 def test_a_run_logged_before_the_ema_columns_resumes_with_its_own_header(tiny_config):
-    from resnet3d.engine import logger as logs
+    from resnet3d.train import logs
 
     first = train(tiny_config("schedule.epochs=1"))
     epochs_csv = first.run_dir / "train_epochs.csv"

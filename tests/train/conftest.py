@@ -12,12 +12,12 @@ from torch.utils.data import DataLoader
 from resnet3d.data.annotations import read_index
 from resnet3d.data.datasets import MultiViewDataset, collate_views
 from resnet3d.data.transforms import build_eval_transform
-from resnet3d.engine.evaluate import evaluate
+from resnet3d.evaluation.multiview import evaluate
 from resnet3d.models.checkpoint import load_model
 
 from resnet3d.data.index import VideoIndex, VideoRecord
 from resnet3d.data.writer import write_video
-from resnet3d.engine.config import TrainConfig, load_config
+from resnet3d.train.config import TrainConfig, load_config
 
 CLASSES = ["red", "green", "blue"]
 TINT = np.array([[200, 40, 40], [40, 200, 40], [40, 40, 200]], dtype=np.float64)

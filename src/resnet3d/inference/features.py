@@ -11,7 +11,7 @@ import numpy as np
 
 from resnet3d.data.transforms import EvalTransform
 from resnet3d.data.video import VideoError
-from resnet3d.engine.predict import InferenceModel, VideoOutput, Windowing, run_video
+from resnet3d.inference.predict import InferenceModel, VideoOutput, Windowing, run_video
 from resnet3d.errors import Resnet3dError
 from resnet3d.io import atomic_path
 

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 import yaml
 
-from resnet3d.engine.precision import has_5d_weights
+from resnet3d.inference.fast_path import has_5d_weights
 
 
 def model_facts(network: torch.nn.Module, frames: int, size: int) -> dict[str, Any]:

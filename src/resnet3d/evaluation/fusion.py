@@ -6,8 +6,8 @@ import math
 
 import torch
 
-from resnet3d.engine import metrics
-from resnet3d.engine.evaluate import EvalResult
+from resnet3d.evaluation import metrics
+from resnet3d.evaluation.multiview import EvalResult
 from resnet3d.errors import Resnet3dError
 
 RULE = "(1 - w) * rgb + w * flow, per video, of the softmax scores averaged over each stream's views"

@@ -13,21 +13,13 @@ import numpy as np
 
 from resnet3d.errors import Resnet3dError
 from resnet3d.io import atomic_path, atomic_write_text
+from resnet3d.plots import pyplot, save_png
 
 EVAL_FORMAT = "resnet3d-eval"
 
 # A report is a list of blocks rendered to both Markdown and HTML:
 #   ("h", level, text) | ("p", text) | ("table", header, rows) | ("img", caption, file name)
 Block = tuple
-
-
-def _matplotlib():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def read_log(path: Path) -> list[dict[str, float]]:
@@ -66,7 +58,7 @@ def plot_lines(path: Path, title: str, xlabel: str, ylabel: str,
     lines = [(label, data, style) for label, data, style in lines if data is not None]
     if not lines:
         return False
-    plt = _matplotlib()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     for label, (x, y), style in lines:
         ax.plot(x, 100 * y if percent else y, label=label, **style)
@@ -77,20 +69,13 @@ def plot_lines(path: Path, title: str, xlabel: str, ylabel: str,
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path)
     return True
-
-
-def _save(fig, path: Path) -> None:
-    plt = _matplotlib()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
 
 
 def plot_confusion(cm: np.ndarray, class_names: Sequence[str], path: Path, title: str = "Confusion matrix") -> None:
     """Row-normalised confusion matrix as a PNG (rows: true class, columns: predicted); labels shown up to 40 classes."""
-    plt = _matplotlib()
+    plt = pyplot()
     cm = np.asarray(cm, dtype=np.float64)
     rows = cm.sum(axis=1, keepdims=True)
     norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
@@ -110,7 +95,7 @@ def plot_confusion(cm: np.ndarray, class_names: Sequence[str], path: Path, title
                             color="white" if norm[i, j] > 0.5 else "black")
     ax.set(title=title, xlabel="predicted class", ylabel="true class")
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def write_confusion_csv(cm: np.ndarray, class_names: Sequence[str], path: Path) -> None:

@@ -1,1 +1,0 @@
-"""Training, evaluation, inference and reporting."""

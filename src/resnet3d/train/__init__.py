@@ -1,0 +1,1 @@
+"""Training: the loop, its config, LR schedule, distributed set-up, checkpoint state, logs and run folder."""

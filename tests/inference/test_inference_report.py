@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from resnet3d.train import logs as logger
-from resnet3d.evaluation.multiview import evaluate, results_document
+from resnet3d.evaluation.multiview import evaluate
+from resnet3d.evaluation.results import results_document
 from resnet3d.evaluation.report import read_confusion_csv, write_confusion_csv, write_run_report
 from resnet3d.errors import Resnet3dError
 from resnet3d.io import atomic_write_json

@@ -5,7 +5,8 @@ import json
 import pytest
 import torch
 
-from resnet3d.evaluation.multiview import evaluate, original_results, results_document, video_list_hash
+from resnet3d.evaluation.multiview import evaluate
+from resnet3d.evaluation.results import original_results, results_document, video_list_hash
 from test_inference_evaluate import LogitsInClip, batch
 
 CLASSES = ["run", "jump", "swim"]

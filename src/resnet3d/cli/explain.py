@@ -43,7 +43,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
+    from resnet3d.inference.fast_path import default_device
     from tqdm import tqdm
 
     from resnet3d.data.video import VideoError, guess_kind, is_stream
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     network, _, windowing, transform, names = load_protocol(
         args.checkpoint, clip_length=args.clip_length, t_stride=args.t_stride, input_size=args.input_size,
         stride=args.stride, labels=args.labels, model_options=model_options.load_kwargs(args))
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = default_device(args.device)
     cam = GradCam(network, args.layer, args.method, device)
     target = resolve_target(args.target, names)
     out_dir = Path(args.output_dir)

@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from resnet3d.errors import Resnet3dError
+from resnet3d.formatting import percent
 from resnet3d.io import atomic_path, atomic_write_text
 from resnet3d.plots import pyplot, save_png
 
@@ -161,10 +162,6 @@ def _is_eval(path: Path) -> bool:
         return False
 
 
-def _pct(v) -> str:
-    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f}%"
-
-
 def eval_blocks(results: dict, results_path: Path, out_dir: Path) -> list[Block]:
     """Report blocks for one evaluation: protocol, metrics, cost, confusion matrix, per-class table."""
     m, p, v, c = results["metrics"], results["protocol"], results["videos"], results.get("cost", {})
@@ -178,10 +175,10 @@ def eval_blocks(results: dict, results_path: Path, out_dir: Path) -> list[Block]
         ["videos evaluated / listed", f"{v['evaluated']} / {v['listed']}"], ["video list sha256", f"`{v['sha256'][:16]}…`"],
     ]))
     blocks.append(("table", ["metric", "value"], [
-        ["video top-1", _pct(m["video_top1"])], ["video top-5", _pct(m["video_top5"])],
-        ["mean class accuracy", _pct(m["mean_class_accuracy"])],
-        ["clip top-1", _pct(m["clip_top1"])], ["clip top-5", _pct(m["clip_top5"])],
-        ["video top-1, missing videos counted wrong", _pct(m.get("video_top1_all"))],
+        ["video top-1", percent(m["video_top1"])], ["video top-5", percent(m["video_top5"])],
+        ["mean class accuracy", percent(m["mean_class_accuracy"])],
+        ["clip top-1", percent(m["clip_top1"])], ["clip top-5", percent(m["clip_top5"])],
+        ["video top-1, missing videos counted wrong", percent(m.get("video_top1_all"))],
     ]))
     if c:
         blocks.append(("p", f"Cost: {c['params'] / 1e6:.2f} M parameters, {c['gmacs_per_view']:.2f} GMACs per view, "
@@ -196,7 +193,7 @@ def eval_blocks(results: dict, results_path: Path, out_dir: Path) -> list[Block]
     if per_class:
         blocks.append(("h", 3, "Per-class accuracy (video level)"))
         blocks.append(("table", ["class", "videos", "top-1", "most confused with"],
-                       [[r["class"], str(r["videos"]), _pct(r["top1"]), r.get("confused_with") or "-"] for r in per_class]))
+                       [[r["class"], str(r["videos"]), percent(r["top1"]), r.get("confused_with") or "-"] for r in per_class]))
     return blocks
 
 
@@ -210,9 +207,9 @@ def run_blocks(run_dir: Path, curves: list[tuple[str, str]]) -> list[Block]:
         blocks.append(("table", ["", "value"], [
             ["status", f"{s.get('status', '?')} after {s.get('epochs_done', '?')}/{s.get('epochs', '?')} epochs, "
                        f"{s.get('steps_done', '?')} steps"],
-            ["best epoch", f"{s.get('best_epoch') or '-'} (val video top-1 {_pct(s.get('best_video_top1'))})"],
-            ["last epoch val", f"clip top-1 {_pct(final.get('val_clip_top1'))}, video top-1 "
-                               f"{_pct(final.get('val_video_top1'))}, video top-5 {_pct(final.get('val_video_top5'))}"],
+            ["best epoch", f"{s.get('best_epoch') or '-'} (val video top-1 {percent(s.get('best_video_top1'))})"],
+            ["last epoch val", f"clip top-1 {percent(final.get('val_clip_top1'))}, video top-1 "
+                               f"{percent(final.get('val_video_top1'))}, video top-5 {percent(final.get('val_video_top5'))}"],
             ["training speed", f"{s['train_clips_per_s']:.1f} clips/s" if s.get("train_clips_per_s") else "-"],
             ["wall time", f"{s.get('wall_time_s', 0) / 60:.1f} min"],
             ["broken files replaced", str(s.get("bad_files", 0))],

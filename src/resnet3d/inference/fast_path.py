@@ -12,6 +12,11 @@ import torch
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
+def default_device(name: str | None = None) -> torch.device:
+    """`name` (cpu, cuda, cuda:1 ...), or cuda when torch sees a GPU, else cpu."""
+    return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
 def cpu_supports_bf16() -> bool:
     """True when this CPU has native bf16 dot products (AVX-512 BF16 or AMX), where bf16 autocast pays."""
     try:

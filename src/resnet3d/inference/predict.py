@@ -18,7 +18,7 @@ import torch
 from resnet3d.data import sampling
 from resnet3d.data.transforms import EvalTransform, resize_short_side
 from resnet3d.data.video import VideoError, open_video
-from resnet3d.inference.fast_path import prepare_for_inference, resolve_precision
+from resnet3d.inference.fast_path import default_device, prepare_for_inference, resolve_precision
 from resnet3d.errors import Resnet3dError
 
 
@@ -106,7 +106,7 @@ class InferenceSetup:
                         t_stride: int | None = None, input_size: int | None = None, stride: int | None = None,
                         labels: str | Path | None = None, model_options: dict | None = None) -> "InferenceSetup":
         """Load a checkpoint (`model_options`: load_model's keywords); options left as None come from its metadata."""
-        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        device = default_device(device)
         network, meta, windowing, transform, names = load_protocol(path, clip_length=clip_length, t_stride=t_stride,
                                                                    input_size=input_size, stride=stride, labels=labels,
                                                                    model_options=model_options)
@@ -131,7 +131,8 @@ class InferenceSetup:
 
 def load_protocol(path: str | Path, *, clip_length: int | None = None, t_stride: int | None = None,
                   input_size: int | None = None, stride: int | None = None, labels: str | Path | None = None,
-                  model_options: dict | None = None) -> tuple[torch.nn.Module, Any, Windowing, EvalTransform, list[str]]:
+                  model_options: dict | None = None, crops: int = 1
+                  ) -> tuple[torch.nn.Module, Any, Windowing, EvalTransform, list[str]]:
     """The network (eval mode), metadata, windows, transform and class names of a checkpoint; None: its own values."""
     from resnet3d.data.transforms import build_eval_transform
     from resnet3d.models.checkpoint import load_model
@@ -140,7 +141,7 @@ def load_protocol(path: str | Path, *, clip_length: int | None = None, t_stride:
     windowing = Windowing(clip_length or meta.clip_length, t_stride or meta.t_stride, stride)
     if windowing.stride is not None and windowing.stride < 1:
         raise Resnet3dError(f"--stride must be >= 1, got {windowing.stride}")
-    transform = build_eval_transform(input_size or meta.input_size, meta.normalization)
+    transform = build_eval_transform(input_size or meta.input_size, meta.normalization, crops=crops)
     return network, meta, windowing, transform, class_names(meta, network.num_classes, labels)
 
 

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from resnet3d.formatting import percent
 from resnet3d.io import atomic_write_text
 
 EPOCH_FIELDS = ["epoch", "step", "lr", "train_loss", "train_clip_top1", "val_loss", "val_clip_top1", "val_clip_top5",
@@ -115,19 +116,16 @@ class TensorBoard:
 
 def format_summary(summary: dict) -> str:
     """The one-screen report printed at the end of `resnet3d train`."""
-    def pct(v: float | None) -> str:
-        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f}%"
-
     final = summary.get("final") or {}
     minutes, seconds = divmod(summary["wall_time_s"], 60)
     lines = [
         f"run folder      {summary['run_dir']}",
         f"status          {summary['status']} after {summary['epochs_done']}/{summary['epochs']} epochs, "
         f"{summary['steps_done']} steps, {int(minutes)} min {seconds:.0f} s",
-        f"best epoch      {summary['best_epoch'] or '-'} (val video top-1 {pct(summary['best_video_top1'])})",
+        f"best epoch      {summary['best_epoch'] or '-'} (val video top-1 {percent(summary['best_video_top1'])})",
         f"last epoch      train loss {final.get('train_loss', float('nan')):.4f}, val loss "
-        f"{_num(final.get('val_loss'))}, clip top-1 {pct(final.get('val_clip_top1'))}, "
-        f"video top-1 {pct(final.get('val_video_top1'))}, video top-5 {pct(final.get('val_video_top5'))}",
+        f"{_num(final.get('val_loss'))}, clip top-1 {percent(final.get('val_clip_top1'))}, "
+        f"video top-1 {percent(final.get('val_video_top1'))}, video top-5 {percent(final.get('val_video_top5'))}",
         f"speed           {_num(summary.get('train_clips_per_s'), '.1f')} training clips/s",
         f"bad files       {summary['bad_files']} replaced",
         f"checkpoints     best: {summary['best_checkpoint'] or '-'}",

@@ -1,12 +1,11 @@
 """`resnet3d demo`: synthetic motion videos -> train a 3D ResNet and its 2D twin -> evaluate -> predict -> report.
 
-Every stage is the library's own: `data synth`, `train`, `eval`, `predict` and `report` are called with the
-arguments a user would type, so the demo doubles as an end-to-end check of the whole tool chain.
+Every stage is the library function behind a command (`data synth`, `train`, `eval`, `predict`, `report`), called
+as those commands call it, so the demo doubles as an end-to-end check of the whole tool chain.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -93,10 +92,11 @@ def run_demo(out: str | Path, *, size: str = "default", seed: int = 0, epochs: i
 def _train_and_evaluate(spec: DemoModel, index: Path, run_dir: Path, size: str, seed: int, epochs: int | None,
                         progress: bool) -> dict:
     from resnet3d.data.synth import CLASS_NAMES
-    from resnet3d.train.config import load_config
     from resnet3d.evaluation.report import write_run_report
-    from resnet3d.train.loop import train
+    from resnet3d.evaluation.run import EvalRequest, run_eval
     from resnet3d.models.complexity import model_complexity
+    from resnet3d.train.config import load_config
+    from resnet3d.train.loop import train
 
     overrides = [f"data.index={index}", f"run.out_dir={run_dir}", f"run.seed={seed}", f"run.progress={progress}",
                  f"model.arch={spec.arch}", *SIZE_OVERRIDES[size]]
@@ -109,9 +109,8 @@ def _train_and_evaluate(spec: DemoModel, index: Path, run_dir: Path, size: str, 
 
     checkpoint = trained.best_checkpoint or trained.last_checkpoint
     eval_dir = run_dir / "eval"
-    _cli(["eval", str(checkpoint), "--data", str(index), "--subset", "testing", "--clips", str(EVAL_CLIPS),
-          "--workers", "0", "--batch-size", "24", "-o", str(eval_dir), *([] if progress else ["--quiet"])])
-    metrics = json.loads((eval_dir / "results.json").read_text(encoding="utf-8"))["metrics"]
+    request = EvalRequest(subset="testing", clips=EVAL_CLIPS, workers=0, batch_size=24, quiet=not progress)
+    metrics = run_eval([str(checkpoint)], str(index), eval_dir, request)["metrics"]
     report = write_run_report(run_dir)
 
     cost = model_complexity(spec.arch, num_classes=len(CLASS_NAMES), frames=config.data.clip_length,
@@ -133,6 +132,7 @@ def _predict(index_path: Path, out: Path, results: list[dict], progress: bool) -
     """`resnet3d predict` on one test video per forward class, with every model; returns truth and top-1s."""
     from resnet3d.data.index import VideoIndex
     from resnet3d.data.synth import CLASSES
+    from resnet3d.inference.predict import InferenceSetup, predict_videos, predictions_text
 
     index = VideoIndex.load(index_path)
     forward = {c.name for c in CLASSES if not c.reverse}
@@ -144,23 +144,15 @@ def _predict(index_path: Path, out: Path, results: list[dict], progress: bool) -
     rows = [{"video": Path(r.path).name, "path": r.path, "true": index.classes[r.label]} for r in videos]
     for result in results:
         target = Path(result["run_dir"]) / "predictions.json"
-        _cli(["predict", result["checkpoint"], *[r.path for r in videos], "-o", str(target), "--top-k", "3",
-              "--quiet"])
-        predicted = {Path(v["video"]).name: v["top"][0] for v in
-                     json.loads(target.read_text(encoding="utf-8"))["videos"]}
+        setup = InferenceSetup.from_checkpoint(result["checkpoint"])
+        records, errors, cost = predict_videos(setup, [r.path for r in videos], top_k=3, progress=False)
+        atomic_write_text(target, predictions_text(result["checkpoint"], setup, records, errors, cost))
+        predicted = {Path(v["video"]).name: v["top"][0] for v in records}
         for row in rows:
             top = predicted[row["video"]]
             row[result["name"]] = {"label": top["label"], "score": top["score"]}
         result["predictions"] = str(target)
     return rows
-
-
-def _cli(argv: list[str]) -> int:
-    """Run a `resnet3d` sub-command in this process; errors propagate as exceptions (not exit codes)."""
-    from resnet3d.cli import build_parser
-
-    args = build_parser().parse_args(argv)
-    return int(args._run(args) or 0)
 
 
 def _clear_previous_run(run_dir: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from resnet3d.cli import model_options
@@ -53,13 +52,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import csv
-    import io
-    import json
-
-    from tqdm import tqdm
-
-    from resnet3d.data.video import VideoError, guess_kind, is_stream
+    from resnet3d.data.video import is_stream
     from resnet3d.inference import banner
     from resnet3d.inference import predict as engine
     from resnet3d.io import atomic_write_text
@@ -83,33 +76,9 @@ def run(args: argparse.Namespace) -> int:
         from resnet3d.cli.predict_stream import run_stream
 
         return run_stream(args, setup, live[0])
-
-    records, errors = [], []
-    start = time.perf_counter()
-    bar = tqdm(args.videos, desc="predict", unit="video", disable=args.quiet, dynamic_ncols=True, file=sys.stderr)
-    for path in bar:
-        try:
-            out = engine.run_video(path, setup.model, setup.windowing, setup.transform, batch_size=args.batch_size,
-                                   kind=guess_kind(path), fps=args.fps)
-        except VideoError as e:
-            errors.append(str(e))
-            bar.write(f"resnet3d: skipped {e}", file=sys.stderr)
-            continue
-        records.append(engine.prediction_record(out, setup.class_names, args.top_k))
-    seconds = time.perf_counter() - start
-    windows = sum(len(r["windows"]) for r in records)
-    cost = setup.cost(views_per_video=windows / len(records) if records else 0, clips=windows, seconds=seconds)
-
-    if fmt == "json":
-        text = json.dumps({"checkpoint": str(args.checkpoint), "protocol": setup.protocol(), "cost": cost,
-                           "videos": records, "errors": errors}, indent=2) + "\n"
-    else:
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=engine.CSV_FIELDS, lineterminator="\n")
-        writer.writeheader()
-        for record in records:
-            writer.writerows(engine.prediction_rows(record))
-        text = buf.getvalue()
+    records, errors, cost = engine.predict_videos(setup, args.videos, batch_size=args.batch_size, fps=args.fps,
+                                                  top_k=args.top_k, progress=not args.quiet)
+    text = engine.predictions_text(args.checkpoint, setup, records, errors, cost, fmt)
     if args.output:
         atomic_write_text(args.output, text)
     else:

@@ -284,3 +284,49 @@ CSV_FIELDS = ["video", "level", "start_frame", "end_frame", "start_sec", "end_se
 
 def _round(x: float | None) -> float | None:
     return None if x is None or math.isnan(x) else round(float(x), 4)
+
+
+def predict_videos(setup: InferenceSetup, videos: list[str], *, batch_size: int = 8, fps: float | None = None,
+                   top_k: int = 5, progress: bool = True) -> tuple[list[dict], list[str], dict]:
+    """Predict each video file: (records, one-line errors of the files that failed, cost)."""
+    import sys
+    import time
+
+    from tqdm import tqdm
+
+    from resnet3d.data.video import VideoError, guess_kind
+
+    records, errors = [], []
+    start = time.perf_counter()
+    bar = tqdm(videos, desc="predict", unit="video", disable=not progress, dynamic_ncols=True, file=sys.stderr)
+    for path in bar:
+        try:
+            out = run_video(path, setup.model, setup.windowing, setup.transform, batch_size=batch_size,
+                            kind=guess_kind(path), fps=fps)
+        except VideoError as e:
+            errors.append(str(e))
+            bar.write(f"resnet3d: skipped {e}", file=sys.stderr)
+            continue
+        records.append(prediction_record(out, setup.class_names, top_k))
+    seconds = time.perf_counter() - start
+    windows = sum(len(r["windows"]) for r in records)
+    cost = setup.cost(views_per_video=windows / len(records) if records else 0, clips=windows, seconds=seconds)
+    return records, errors, cost
+
+
+def predictions_text(checkpoint: str | Path, setup: InferenceSetup, records: list[dict], errors: list[str],
+                     cost: dict, fmt: str = "json") -> str:
+    """predict's output file: a JSON document (checkpoint, protocol, cost, videos, errors) or CSV rows."""
+    import csv
+    import io
+    import json
+
+    if fmt == "json":
+        return json.dumps({"checkpoint": str(checkpoint), "protocol": setup.protocol(), "cost": cost,
+                           "videos": records, "errors": errors}, indent=2) + "\n"
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerows(prediction_rows(record))
+    return buf.getvalue()

@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     from resnet3d.inference.fast_path import default_device
     from tqdm import tqdm
 
-    from resnet3d.data.video import VideoError, guess_kind, is_stream
+    from resnet3d.data.stream import is_stream
+    from resnet3d.data.video import VideoError, guess_kind
     from resnet3d.inference.explain import GradCam, explain_video, resolve_target
     from resnet3d.inference.explain_output import write_explanation
     from resnet3d.inference.features import check_key, unique_keys

@@ -52,7 +52,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from resnet3d.data.video import is_stream
+    from resnet3d.data.stream import is_stream
     from resnet3d.inference import banner
     from resnet3d.inference import predict as engine
     from resnet3d.io import atomic_write_text

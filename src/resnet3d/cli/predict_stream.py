@@ -10,7 +10,7 @@ from contextlib import nullcontext
 
 def run_stream(args: argparse.Namespace, setup, source: str) -> int:
     """Score a live source window by window; JSONL to `--output` (appended) or standard output."""
-    from resnet3d.data.video import open_stream
+    from resnet3d.data.stream import open_stream
     from resnet3d.inference.predict import frame_shrinker
     from resnet3d.inference.stream import StreamEnd, latency_summary, live_windows, score_stream
 

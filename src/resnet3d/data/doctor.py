@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from resnet3d.data.index import VideoIndex, VideoRecord
-from resnet3d.data.video import PyAVSource, VideoError, open_video
+from resnet3d.data.pyav_source import PyAVSource
+from resnet3d.data.video import VideoError, open_video
 
 
 @dataclass

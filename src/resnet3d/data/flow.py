@@ -15,7 +15,8 @@ from typing import Iterator
 import numpy as np
 
 from resnet3d.data.index import VideoIndex
-from resnet3d.data.video import VideoError, _file_key, _ImageSource
+from resnet3d.data.frames import _ImageSource
+from resnet3d.data.video import VideoError, _file_key
 from resnet3d.errors import Resnet3dError
 
 FLOW_BOUND = 20.0

@@ -13,7 +13,7 @@ import numpy as np
 
 from resnet3d.errors import Resnet3dError
 from resnet3d.formatting import percent
-from resnet3d.io import atomic_path, atomic_write_text
+from resnet3d.io import atomic_write_text
 from resnet3d.plots import pyplot, save_png
 
 EVAL_FORMAT = "resnet3d-eval"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from resnet3d.data.annotations import (detect_format, kinetics_id, read_index, write_hara_json)
+from resnet3d.data.annotations import detect_format, read_index, write_hara_json
+from resnet3d.data.dataset_formats import kinetics_id
 from resnet3d.data.index import AnnotationError, VideoIndex
 
 

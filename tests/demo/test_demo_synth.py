@@ -12,8 +12,8 @@ import pytest
 from resnet3d.cli import main
 from resnet3d.data.annotations import read_index
 from resnet3d.data.index import VideoIndex
-from resnet3d.data.synth import (CLASS_NAMES, CLASSES, SIZES, get_class, is_generated, make_video, object_polygons,
-                                 plan_dataset, render_video, sample_scene)
+from resnet3d.data.synth import CLASS_NAMES, CLASSES, SIZES, get_class, is_generated, make_video, plan_dataset
+from resnet3d.data.synth_scene import object_polygons, render_video, sample_scene
 from resnet3d.data.video import open_video
 
 

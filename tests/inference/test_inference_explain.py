@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from resnet3d.cli import main
-from resnet3d.data import synth
+from resnet3d.data import synth, synth_scene
 from resnet3d.data.transforms import build_eval_transform
 from resnet3d.data.writer import write_video
 from resnet3d.inference.explain import GradCam, class_activation, default_layer, resolve_target
@@ -96,7 +96,7 @@ def test_object_boxes_follow_the_rendered_object():
     boxes = synth.object_boxes("move_right", 5, S, S, T)
     assert np.array_equal(boxes, synth.object_boxes("move_left", 5, S, S, T)[::-1])  # the twin is the reversal
     assert boxes[-1, 0] > boxes[0, 0] + 5 and (boxes[:, :2] >= -1).all() and (boxes[:, 2:] <= S + 1).all()
-    colour = synth.sample_scene(np.random.default_rng(5), "translate_x", S, S, T).colour
+    colour = synth_scene.sample_scene(np.random.default_rng(5), "translate_x", S, S, T).colour
     for frame, (x0, y0, x1, y1) in zip(frames, boxes):
         # The pixel closest to the object's colour lies in the box.
         y, x = np.unravel_index(int(np.abs(frame - colour).sum(-1).argmin()), frame.shape[:2])

@@ -8,7 +8,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from resnet3d.data.annotations import _finish, _label_index, _Locator, _read_lines, _record, _split_from_name
+from resnet3d.data.dataset_formats import split_from_name
+from resnet3d.data.locate import Locator, finish_index, label_index, make_record, read_lines
 from resnet3d.data.index import AnnotationError, VideoIndex
 
 CATEGORIES = "moments_categories.txt"
@@ -28,7 +29,7 @@ def read_categories(path: Path) -> list[str]:
     if not path.is_file():
         raise AnnotationError(f"{path}: Moments in Time category list not found (expected 'name,index' lines)")
     by_index: dict[int, str] = {}
-    for n, line in _read_lines(path):
+    for n, line in read_lines(path):
         name, sep, number = line.rpartition(",")
         if not sep or not name.strip() or not number.strip().isdigit():
             raise AnnotationError(f"{path}:{n}: expected 'name,index', got {line!r}")
@@ -76,17 +77,17 @@ def read_moments(source: str | Path, videos: str | Path | None = None) -> VideoI
         if not files:
             raise AnnotationError(f"{folder}: no Moments in Time CSVs (expected {', '.join(SUBSET_FILES)})")
     else:
-        files = [(source, SUBSET_FILES.get(source.name) or _SUBSETS.get(_split_from_name(source.name), "training"))]
+        files = [(source, SUBSET_FILES.get(source.name) or _SUBSETS.get(split_from_name(source.name), "training"))]
     root = Path(videos) if videos else folder
-    locator = _Locator(root)
+    locator = Locator(root)
     records, missing = [], []
     for path, subset in files:
         for n, rel, label in _rows(path, subset):
-            label_idx = _label_index(label, lookup, f"{path}:{n}") if label is not None else -1
+            label_idx = label_index(label, lookup, f"{path}:{n}") if label is not None else -1
             vid = Path(rel).stem
             found = locator.find(vid, Path(subset, rel), rel)
             if found is None:
                 missing.append(rel)
                 continue
-            records.append(_record(vid, found, label=label_idx, subset=subset))
-    return _finish(source, classes, records, missing, root)
+            records.append(make_record(vid, found, label=label_idx, subset=subset))
+    return finish_index(source, classes, records, missing, root)

@@ -1,4 +1,5 @@
-"""Checkpoints: our format with metadata, plus the original's 2020 and CVPR-2018 files and bare state dicts."""
+"""Checkpoints: `ModelMeta`, `save_model`, `read_checkpoint` (weights only) and `load_model` for every layout that
+checkpoint_formats.py detects (ours, the original's 2020 and CVPR-2018 files, bare state dicts)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,9 @@ from torch import nn
 from resnet3d import __version__
 from resnet3d.errors import Resnet3dError
 from resnet3d.io import atomic_torch_save
-from resnet3d.models import original
-from resnet3d.models.convert import TRACELESS_OPTIONS, clean_state_dict, infer_architecture, strip_prefixes
 from resnet3d.models.finetune import replace_head
 from resnet3d.models.layers import VideoClassifier
-from resnet3d.models.registry import create_model, model_options
+from resnet3d.models.registry import create_model
 from resnet3d.normalization import PRESETS, Normalization
 
 FORMAT = "resnet3d"
@@ -141,72 +140,6 @@ def _shorten(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
-def _is_state_dict(obj: Any) -> bool:
-    return isinstance(obj, Mapping) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
-
-
-def _parse(ckpt: dict[str, Any], path: Path, opts: str | os.PathLike | None = None,
-           options: Mapping[str, Any] | None = None) -> tuple[dict[str, torch.Tensor], ModelMeta]:
-    """The state dict and metadata of any supported checkpoint layout, with explicit `options` on top."""
-    if ckpt.get("format") == FORMAT:
-        try:
-            meta = ModelMeta.from_dict(ckpt["meta"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise CheckpointError(f"{path}: broken resnet3d metadata ({e})") from None
-        given = original.model_options(original.find_opts(path, opts), set(meta.options)) if opts else {}
-        return strip_prefixes(ckpt["state_dict"]), _with_options(meta, {**given, **(options or {})}, path)
-    if _is_state_dict(ckpt.get("state_dict")):
-        state_dict, kind = ckpt["state_dict"], "hara2020"
-    elif _is_state_dict(ckpt):
-        state_dict, kind = ckpt, "state_dict"
-    else:
-        raise CheckpointError(f"{path}: no state dict found (top-level keys: {', '.join(map(str, list(ckpt)[:8]))})")
-    clean = clean_state_dict(state_dict)
-    try:
-        arch = infer_architecture(clean.state_dict)
-    except Resnet3dError as e:
-        raise CheckpointError(f"{path}: {e}") from None
-    found = original.find_opts(path, opts)
-    era = original.era(ckpt, state_dict, clean.legacy, found, layout=kind == "hara2020")
-    if kind == "hara2020":
-        kind = era or kind
-    n_in = arch.options.get("n_input_channels", 3)
-    norm = original.normalization(found, n_in) if found else None
-    default_norm = PRESETS["hara2018" if era == "hara2018" else "kinetics"].channels(n_in)
-    meta = ModelMeta(arch.name, arch.num_classes, arch.options, normalization=norm or default_norm, source=kind,
-                     **(original.clip_geometry(found) if found else {}))
-    given = {**(original.model_options(found, set(model_options(arch.name))) if found else {}), **(options or {})}
-    _warn_assumed(path, meta, given, traceless=era != "hara2018", normalization=era is None and norm is None)
-    return clean.state_dict, _with_options(meta, given, path)
-
-
-def _with_options(meta: ModelMeta, options: Mapping[str, Any], source: Path) -> ModelMeta:
-    """`meta` with `options` on top: options that leave no trace in the tensors replace what the file says; any
-    other option must agree with the weights."""
-    clash = {k: v for k, v in options.items()
-             if k in meta.options and meta.options[k] != v and k not in TRACELESS_OPTIONS}
-    if clash:
-        held = ", ".join(f"{k}={meta.options[k]!r}" for k in clash)
-        asked = ", ".join(f"{k}={v!r}" for k, v in clash.items())
-        raise OptionsConflictError(f"{source}: the checkpoint holds {meta.arch} with {held}; {asked} does not fit "
-                                   f"its weights (only {', '.join(TRACELESS_OPTIONS)} can differ)")
-    return replace(meta, options={**meta.options, **options}) if options else meta
-
-
-def _warn_assumed(path: Path, meta: ModelMeta, given: Mapping[str, Any], *, traceless: bool, normalization: bool
-                  ) -> None:
-    """One warning naming what an original checkpoint cannot say and was assumed (the 2018 code had no such
-    options: its defaults are facts there)."""
-    defaults = model_options(meta.arch)
-    assumed = [f"{k}={defaults[k]!r}" for k in TRACELESS_OPTIONS if traceless and k in defaults and k not in given]
-    if normalization:
-        assumed.append("kinetics normalisation")
-    if assumed:
-        warnings.warn(f"{path}: the file does not record how it was built; assumed {', '.join(assumed)} (pass "
-                      f"--model-option KEY=VALUE, or --opts with the run's {original.OPTS_FILE})",
-                      AssumedOptionsWarning, stacklevel=4)
-
-
 def _listing(items: list[str], limit: int = 4) -> str:
     more = f" … and {len(items) - limit} more" if len(items) > limit else ""
     return ", ".join(items[:limit]) + more
@@ -250,7 +183,9 @@ def load_model(
     checkpoint) say what the tensors cannot; options that would change tensor shapes must agree with the file.
     """
     p = Path(path)
-    state_dict, meta = _parse(read_checkpoint(p, map_location), p, opts, options)
+    from resnet3d.models.checkpoint_formats import parse_checkpoint
+
+    state_dict, meta = parse_checkpoint(read_checkpoint(p, map_location), p, opts, options)
     try:
         model = create_model(meta.arch, num_classes=meta.num_classes, **meta.options)
     except Resnet3dError as e:

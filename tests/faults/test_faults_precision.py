@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from resnet3d.train import logs
 
 from faults_helpers import cli, tiny_overrides
+from reference_helpers import read_csv
 
 
 @pytest.mark.parametrize("arch", ["resnet10", "resnet2p1d10"])
@@ -19,6 +19,6 @@ def test_one_frame_clips_train_in_bf16_like_fp32(synth_index, tmp_path, arch):
         done = cli("train", *tiny_overrides(synth_index, run, f"model.arch={arch}", "data.clip_length=1",
                                             "schedule.epochs=1", f"run.precision={precision}", "data.val_subset=null"))
         assert done.returncode == 0, done.stderr[-3000:]
-        losses[precision] = [float(r["loss"]) for r in logs.read_csv(run / "train_steps.csv")]
+        losses[precision] = [float(r["loss"]) for r in read_csv(run / "train_steps.csv")]
     assert len(losses["bf16"]) == 12 and all(math.isfinite(v) for v in losses["bf16"])
     assert losses["bf16"][0] == pytest.approx(losses["fp32"][0], rel=2e-2)  # same weights, same first batch

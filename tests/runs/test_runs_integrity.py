@@ -13,6 +13,7 @@ from resnet3d.cli import main
 from resnet3d.data import datasets
 from resnet3d.train import logs
 from resnet3d.io import atomic_write_text
+from reference_helpers import read_csv
 
 
 def _remove_folder_on_call(monkeypatch, folder, call: int) -> None:
@@ -65,7 +66,7 @@ def test_torn_last_rows_are_rewritten_cleanly_on_resume(run_index, tmp_path, cap
     with open(run / "train_epochs.csv", "a") as f:
         f.write("2,4,0.05,1.2")
     assert main(["train", "--resume", str(run), "schedule.epochs=2"]) == 0
-    steps, epochs = logs.read_csv(run / "train_steps.csv"), logs.read_csv(run / "train_epochs.csv")
+    steps, epochs = read_csv(run / "train_steps.csv"), read_csv(run / "train_epochs.csv")
     assert [r["step"] for r in steps] == ["1", "2", "3", "4"] and [r["epoch"] for r in epochs] == ["1", "2"]
     assert all(None not in r.values() and None not in r for r in steps + epochs)  # every row whole
     assert (run / "train_steps.csv").read_bytes().count(b"\r\n") == 5

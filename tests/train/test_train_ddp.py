@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from resnet3d.train import logs
 from resnet3d.train.config import load_config
+from reference_helpers import read_csv
 
 
 def free_port() -> int:
@@ -36,7 +36,7 @@ def test_torchrun_two_processes_match_one_process_evaluation(odd_index, tmp_path
 
     summary = json.loads((run / "summary.json").read_text())
     assert summary["steps_done"] == 2 * 3  # 12 clips over 2 processes, 2 per process and step
-    assert [r["epoch"] for r in logs.read_csv(run / "train_epochs.csv")] == ["1", "2"]
+    assert [r["epoch"] for r in read_csv(run / "train_epochs.csv")] == ["1", "2"]
     logged = summary["history"][-1]
     # 3 validation videos on 2 processes: the sampler pads one video, which must not be counted twice.
     result = val_result(run / "checkpoints" / "last.pth", load_config(run / "config.yaml"))

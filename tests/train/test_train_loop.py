@@ -8,12 +8,12 @@ import math
 import pytest
 import torch
 
-from resnet3d.train import logs
 from resnet3d.train.config import load_config
 from resnet3d.inference.fast_path import guard_shallow_conv3d
 from resnet3d.train.loop import TrainingError, train
 from resnet3d.train.schedule import build_scheduler as _build_scheduler
 from resnet3d.models.checkpoint import load_model, read_checkpoint
+from reference_helpers import read_csv
 
 def test_loss_decreases_and_run_folder_is_complete(tiny_config):
     config = tiny_config("schedule.epochs=4", "run.keep_last=2", "run.precision=auto")
@@ -26,8 +26,8 @@ def test_loss_decreases_and_run_folder_is_complete(tiny_config):
     assert summary.history[-1]["train_clip_top1"] > summary.history[0]["train_clip_top1"]
     assert summary.best_video_top1 > 1 / 3  # better than chance on unseen videos
 
-    epochs = logs.read_csv(summary.run_dir / "train_epochs.csv")
-    steps = logs.read_csv(summary.run_dir / "train_steps.csv")
+    epochs = read_csv(summary.run_dir / "train_epochs.csv")
+    steps = read_csv(summary.run_dir / "train_steps.csv")
     assert [int(r["epoch"]) for r in epochs] == [1, 2, 3, 4]
     assert [int(r["step"]) for r in steps] == list(range(1, 13))
     assert [float(r["train_loss"]) for r in epochs] == pytest.approx(losses, rel=1e-5)
@@ -104,7 +104,7 @@ def test_plateau_lowers_lr_on_validation_loss(tiny_config):
 
 def test_gradient_accumulation_keeps_the_step_count(tiny_config):
     summary = train(tiny_config("optim.accumulate=2", "schedule.epochs=1", "optim.name=adamw", "optim.lr=0.01"))
-    steps = logs.read_csv(summary.run_dir / "train_steps.csv")
+    steps = read_csv(summary.run_dir / "train_steps.csv")
     assert [int(r["step"]) for r in steps] == [1, 2, 3]  # 12 clips, 4 per step, as 2 micro-batches of 2
     with pytest.raises(Exception, match="data.batch_size"):
         train(tiny_config("optim.accumulate=3", out="odd"))

@@ -15,6 +15,7 @@ from resnet3d.models.checkpoint import load_model, read_checkpoint
 
 from test_train_ddp import free_port
 from test_train_resume import EXACT_COLUMNS, signal_on_call
+from reference_helpers import read_csv
 
 MIXED = ("optim.mixup=0.8", "optim.cutmix=1.0", "optim.mix_prob=0.8", "optim.mix_switch_prob=0.5", "optim.ema=0.9",
          "schedule.name=cosine", "schedule.epochs=3", "optim.label_smoothing=0.1", "run.precision=auto",
@@ -77,11 +78,11 @@ def test_a_run_logged_before_the_ema_columns_resumes_with_its_own_header(tiny_co
     first = train(tiny_config("schedule.epochs=1"))
     epochs_csv = first.run_dir / "train_epochs.csv"
     old_fields = [f for f in logs.EPOCH_FIELDS if not f.startswith("ema_")]
-    rows = logs.read_csv(epochs_csv)
+    rows = read_csv(epochs_csv)
     epochs_csv.write_text(",".join(old_fields) + "\n" + "".join(
         ",".join(r[f] for f in old_fields) + "\n" for r in rows))
     second = train(resume_config(first.run_dir, ["schedule.epochs=2"]))
     assert second.epochs_done == 2
-    resumed = logs.read_csv(epochs_csv)
+    resumed = read_csv(epochs_csv)
     assert list(resumed[0]) == old_fields and [r["epoch"] for r in resumed] == ["1", "2"]
     assert all(len(line.split(",")) == len(old_fields) for line in epochs_csv.read_text().splitlines())

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from resnet3d.data import datasets
-from resnet3d.train import logs
 from resnet3d.train.loop import resume_config, train
 from resnet3d.models.checkpoint import load_model, read_checkpoint
+from reference_helpers import read_csv
 
 # Cosine with warm-up (a per-step schedule), momentum, clipping and label smoothing: all carry state across steps.
 RECIPE = ("schedule.name=cosine", "schedule.warmup_epochs=0.5", "schedule.epochs=3", "optim.clip_grad_norm=1.0",
@@ -71,10 +71,10 @@ def test_resume_after_kill_equals_uninterrupted(uninterrupted, tiny_config, monk
     for a, b in zip(uninterrupted.history, second.history, strict=True):
         assert {k: a[k] for k in EXACT_COLUMNS} == {k: b[k] for k in EXACT_COLUMNS}
     # The logs were appended to, not overwritten, and hold each epoch and step once.
-    full_steps = logs.read_csv(uninterrupted.run_dir / "train_steps.csv")
-    resumed_steps = logs.read_csv(second.run_dir / "train_steps.csv")
+    full_steps = read_csv(uninterrupted.run_dir / "train_steps.csv")
+    resumed_steps = read_csv(second.run_dir / "train_steps.csv")
     assert [(r["step"], r["loss"], r["lr"]) for r in resumed_steps] == [(r["step"], r["loss"], r["lr"]) for r in full_steps]
-    assert [r["epoch"] for r in logs.read_csv(second.run_dir / "train_epochs.csv")] == ["1", "2", "3"]
+    assert [r["epoch"] for r in read_csv(second.run_dir / "train_epochs.csv")] == ["1", "2", "3"]
 
 
 def test_rows_logged_after_the_checkpoint_are_dropped_on_resume(tiny_config):
@@ -84,6 +84,6 @@ def test_rows_logged_after_the_checkpoint_are_dropped_on_resume(tiny_config):
     with open(steps_csv, "a", newline="") as f:
         f.write("2,4,0.05,9.9,0,1,0\r\n")
     second = train(resume_config(first.run_dir, ["schedule.epochs=2"]))
-    steps = logs.read_csv(steps_csv)
+    steps = read_csv(steps_csv)
     assert [int(r["step"]) for r in steps] == list(range(1, 7)) and "9.9" not in {r["loss"] for r in steps}
     assert second.epochs_done == 2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -37,11 +37,6 @@ class VideoRecord:
     fps: float | None = None
     num_frames: int | None = None
     kind: str = "video"
-
-    def with_path(self, path: str) -> "VideoRecord":
-        """Copy with another path."""
-        return replace(self, path=path)
-
 
 @dataclass
 class VideoIndex:
@@ -95,12 +90,6 @@ class VideoIndex:
         lookup = {c: i for i, c in enumerate(classes)}
         records = [_record_from_json(v, lookup, base, path, i) for i, v in enumerate(doc.get("videos", []))]
         return cls(classes, records)
-
-    @classmethod
-    def from_records(cls, classes: Iterable[str], records: Iterable[VideoRecord]) -> "VideoIndex":
-        """Build from an iterable of records."""
-        return cls(list(classes), list(records))
-
 
 def _record_to_json(r: VideoRecord, classes: list[str], base: Path) -> dict:
     p = Path(r.path)

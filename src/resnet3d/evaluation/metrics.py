@@ -33,18 +33,6 @@ def accuracy(scores: torch.Tensor, labels: torch.Tensor, k: int = 1) -> float:
     return topk_correct(scores, labels, k).double().mean().item()
 
 
-def average_by_video(scores: torch.Tensor, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Mean of clip `scores` (N, C) per video id in `video` (N,): (sorted video ids (V,), mean scores (V, C), clip counts (V,)).
-
-    Pass softmax probabilities to get the usual "softmax averaged over views" video score.
-    """
-    ids, inverse = torch.unique(video, sorted=True, return_inverse=True)
-    sums = torch.zeros(len(ids), scores.shape[1], dtype=torch.float64, device=scores.device)
-    sums.index_add_(0, inverse, scores.double())
-    counts = torch.bincount(inverse, minlength=len(ids))
-    return ids, sums / counts[:, None], counts
-
-
 def per_class_accuracy(scores: torch.Tensor, labels: torch.Tensor, num_classes: int, k: int = 1) -> torch.Tensor:
     """Float64 (num_classes,): top-k accuracy within each true class; NaN for classes with no samples."""
     labels = labels.to(device=scores.device, dtype=torch.long)
@@ -74,15 +62,3 @@ def confusion_matrix(pred: torch.Tensor, labels: torch.Tensor, num_classes: int)
     labels = labels.to(dtype=torch.long, device=pred.device)
     flat = labels * num_classes + pred.long()
     return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
-
-
-def ranked_results_accuracy(ranked: dict[str, list[str]], truth: dict[str, str], k: int = 1) -> tuple[float, int]:
-    """Top-k video accuracy of ranked label lists against ground truth: (accuracy, videos missing from `ranked`).
-
-    Videos absent from `ranked` count as wrong (the original's `eval_accuracy.py` default); NaN with no truth.
-    """
-    if not truth:
-        return math.nan, 0
-    missing = sum(1 for vid in truth if vid not in ranked)
-    hits = sum(1 for vid, label in truth.items() if label in ranked.get(vid, [])[:k])
-    return hits / len(truth), missing

@@ -72,12 +72,6 @@ def _int_at_most(text: str, last: int) -> bool:
         return False
 
 
-def read_csv(path: Path) -> list[dict[str, str]]:
-    """All rows of a log file as dicts of strings."""
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
 def _fmt(value: Any) -> Any:
     if isinstance(value, float):
         return "" if math.isnan(value) else f"{value:.6g}"
@@ -96,7 +90,6 @@ class TensorBoard:
                 return
             self._writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"), purge_step=purge_step)
 
-    @property
     def active(self) -> bool:
         """True when scalars are being written."""
         return self._writer is not None

@@ -36,13 +36,9 @@ def run(args: argparse.Namespace) -> int:
     model, meta = load_model(args.input, **model_options.load_kwargs(args))
     changes = {}
     if args.class_names:
-        try:
-            names = [line.strip() for line in args.class_names.read_text(encoding="utf-8").splitlines() if line.strip()]
-        except OSError as e:
-            raise Resnet3dError(f"{args.class_names}: cannot read class names ({e.strerror})") from None
-        if len(names) != meta.num_classes:
-            raise Resnet3dError(f"{args.class_names}: {len(names)} class names, but the model has {meta.num_classes} classes")
-        changes["class_names"] = names
+        from resnet3d.data.index import read_class_list
+
+        changes["class_names"] = read_class_list(args.class_names, meta.num_classes)
     if args.normalization:
         try:
             norm = get_normalization(args.normalization)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+
+from resnet3d.data.index import SUBSETS
 from importlib import import_module
 from pathlib import Path
 
@@ -69,7 +71,7 @@ def _add_source_args(q: argparse.ArgumentParser) -> None:
     q.add_argument("--format", choices=FORMATS, help="annotation format (default: detected)")
     q.add_argument("--videos", metavar="ROOT", help="folder holding the videos (default: next to the annotation)")
     q.add_argument("--split", type=int, default=1, help="UCF-101 / HMDB-51 split number (default: 1)")
-    q.add_argument("--subset", default="training", choices=["training", "validation", "testing"],
+    q.add_argument("--subset", default="training", choices=list(SUBSETS),
                    help="subset of the videos of a list file (default: training)")
     q.add_argument("--classes", metavar="FILE", help="class names, one per line (list files with integer labels)")
 

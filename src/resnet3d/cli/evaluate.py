@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from resnet3d.cli import model_options
+from resnet3d.data.index import SUBSETS
 from resnet3d.cli.predict import add_inference_args
 
 
@@ -22,7 +23,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("checkpoint", nargs="+", help="model checkpoint; or an RGB and a flow checkpoint (two-stream)")
     p.add_argument("--data", required=True, help="annotation or index file (any format resnet3d reads)")
     p.add_argument("--root", help="folder the annotation's relative video paths are resolved against")
-    p.add_argument("--subset", default="validation", choices=["training", "validation", "testing"],
+    p.add_argument("--subset", default="validation", choices=list(SUBSETS),
                    help="which subset to evaluate (default: validation)")
     p.add_argument("--clips", default="10", help="clips per video, evenly spaced, or 'all' for sliding windows "
                                                  "every --stride frames (default: 10)")

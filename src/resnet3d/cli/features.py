@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from resnet3d.cli import model_options
+from resnet3d.data.index import SUBSETS
 from resnet3d.cli.predict import add_inference_args
 from resnet3d.errors import Resnet3dError
 
@@ -22,7 +23,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("videos", nargs="*", help="video files (or JPEG frame folders)")
     p.add_argument("--data", help="annotation or index file instead of (or besides) video files")
     p.add_argument("--root", help="folder the annotation's relative video paths are resolved against")
-    p.add_argument("--subset", choices=["training", "validation", "testing"], help="only this subset of --data")
+    p.add_argument("--subset", choices=list(SUBSETS), help="only this subset of --data")
     p.add_argument("-o", "--out", required=True,
                    help="output: a folder (one sub-folder of .npy files per video) or a .h5/.hdf5 file")
     p.add_argument("--fps", type=float, help="frame rate for frame folders, which do not store one")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from resnet3d.cli import model_options
 from resnet3d.errors import Resnet3dError
+from resnet3d.inference.precisions import PRECISIONS
 
 
 def add_inference_args(p: argparse.ArgumentParser, *, stride_help: str) -> None:
@@ -19,7 +20,7 @@ def add_inference_args(p: argparse.ArgumentParser, *, stride_help: str) -> None:
     g.add_argument("--stride", type=int, help=stride_help)
     g = p.add_argument_group("speed")
     g.add_argument("--batch-size", type=int, default=8, help="clips per forward pass (default: 8; keep >= 2 on CPU)")
-    g.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+    g.add_argument("--precision", default="auto", choices=list(PRECISIONS),
                    help="auto: bf16 autocast where the CPU/GPU supports it, else fp32 (default: auto)")
     g.add_argument("--compile", action="store_true",
                    help="torch.compile with inductor freezing (fastest on CPU after a warm-up per input shape)")

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from resnet3d.data import sampling
+from resnet3d.data.sampling import TEMPORAL_MODES
 from resnet3d.data.cache import FrameCache
 from resnet3d.data.index import VideoIndex, VideoRecord
 from resnet3d.data.replacement import BadFileLog, load_or_replace
@@ -23,7 +24,6 @@ from resnet3d.errors import Resnet3dError
 
 
 Transform = Callable[[np.ndarray, np.random.Generator], torch.Tensor]
-TEMPORAL_MODES = ("random", "center", "segments")
 
 
 def frame_range(record: VideoRecord, source: VideoSource) -> tuple[int, int]:

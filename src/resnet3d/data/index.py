@@ -136,3 +136,14 @@ def _record_from_json(v: dict, lookup: dict[str, int], base: Path, path: Path, i
         num_frames=int(v["num_frames"]) if v.get("num_frames") is not None else None,
         kind=kind,
     )
+
+
+def read_class_list(path: str | Path, num_classes: int) -> list[str]:
+    """Class names, one per line (blank lines skipped), checked against the model's `num_classes` outputs."""
+    try:
+        names = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    except OSError as e:
+        raise Resnet3dError(f"{path}: cannot read the class names ({e.strerror})") from None
+    if len(names) != num_classes:
+        raise Resnet3dError(f"{path}: {len(names)} class names, but the model has {num_classes} outputs")
+    return names

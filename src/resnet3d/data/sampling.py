@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+TEMPORAL_MODES = ("random", "center", "segments")  # how a training clip is placed in its video
+
 
 def clip_span(clip_length: int, t_stride: int = 1) -> int:
     """Number of frames a clip covers from its first to its last index."""

@@ -9,7 +9,7 @@ from typing import ContextManager
 
 import torch
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+from resnet3d.inference.precisions import PRECISIONS
 
 
 def default_device(name: str | None = None) -> torch.device:

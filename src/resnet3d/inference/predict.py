@@ -148,13 +148,9 @@ def load_protocol(path: str | Path, *, clip_length: int | None = None, t_stride:
 def class_names(meta: Any, num_classes: int, labels: str | Path | None = None) -> list[str]:
     """Class names from `labels` (one per line), else the checkpoint's, else class_0, class_1, ..."""
     if labels is not None:
-        try:
-            names = [line.strip() for line in Path(labels).read_text(encoding="utf-8").splitlines() if line.strip()]
-        except OSError as e:
-            raise Resnet3dError(f"{labels}: cannot read the labels file ({e.strerror})") from None
-        if len(names) != num_classes:
-            raise Resnet3dError(f"{labels}: {len(names)} class names, but the model has {num_classes} outputs")
-        return names
+        from resnet3d.data.index import read_class_list
+
+        return read_class_list(labels, num_classes)
     if meta.class_names:
         return list(meta.class_names)
     return [f"class_{i}" for i in range(num_classes)]

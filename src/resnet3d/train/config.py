@@ -13,7 +13,11 @@ from typing import Any, Iterable
 
 import yaml
 
+from resnet3d.data.index import SUBSETS
+from resnet3d.data.sampling import TEMPORAL_MODES
 from resnet3d.errors import Resnet3dError
+from resnet3d.inference.precisions import PRECISIONS
+from resnet3d.normalization import PRESETS
 
 
 class ConfigError(Resnet3dError, ValueError):
@@ -133,14 +137,14 @@ class TrainConfig:
 
 CHOICES: dict[str, tuple] = {
     "data.train_crop": ("random", "corner", "center"),
-    "data.train_temporal": ("random", "center", "segments"),
-    "data.normalization": (None, "kinetics", "activitynet", "0.5", "hara2018", "flow"),
+    "data.train_temporal": TEMPORAL_MODES,
+    "data.normalization": (None, *PRESETS),
     "optim.name": ("sgd", "adamw"),
     "schedule.name": ("multistep", "plateau", "cosine"),
     "run.device": ("auto", "cpu", "cuda"),
-    "run.precision": ("auto", "fp32", "bf16", "fp16"),
-    "data.train_subset": ("training", "validation", "testing"),
-    "data.val_subset": (None, "training", "validation", "testing"),
+    "run.precision": PRECISIONS,
+    "data.train_subset": SUBSETS,
+    "data.val_subset": (None, *SUBSETS),
 }
 
 # key -> (lowest allowed, whether the bound itself is allowed)

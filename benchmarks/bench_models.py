@@ -217,7 +217,7 @@ def _training_step(model, path: str, x, y):
     import torch
 
     from resnet3d.inference.fast_path import prepare_for_training, resolve_precision, to_channels_last
-    from resnet3d.train.step import forward_backward
+    from resnet3d.training.step import forward_backward
 
     device = x.device
     if path == "original":
@@ -271,8 +271,8 @@ def run_data(spec: dict) -> dict:
 def run_epoch(spec: dict) -> dict:
     """One `resnet3d train` epoch of R3D-18 on the built-in synthetic data set; then bf16 vs fp32 on its test split."""
     from resnet3d.data import synth
-    from resnet3d.train.config import TrainConfig
-    from resnet3d.train.loop import train
+    from resnet3d.training.config import TrainConfig
+    from resnet3d.training.loop import train
 
     work = Path(spec["work_dir"])
     data = work / f"synth-{spec['synth_size']}"

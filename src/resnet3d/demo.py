@@ -32,7 +32,7 @@ class DemoModel:
 
 def demo_models(config: Any = None) -> list[DemoModel]:
     """The recipe's 3D ResNet and its 2D twin: same depth and widths, 1x3x3 kernels, no temporal striding."""
-    from resnet3d.train.config import load_config
+    from resnet3d.training.config import load_config
 
     model = (config or load_config(CONFIG)).model
     flat = {k: v for k, v in model.options.items() if not k.startswith("conv1_t_")}
@@ -95,8 +95,8 @@ def _train_and_evaluate(spec: DemoModel, index: Path, run_dir: Path, size: str, 
     from resnet3d.evaluation.report import write_run_report
     from resnet3d.evaluation.run import EvalRequest, run_eval
     from resnet3d.models.complexity import model_complexity
-    from resnet3d.train.config import load_config
-    from resnet3d.train.loop import train
+    from resnet3d.training.config import load_config
+    from resnet3d.training.loop import train
 
     overrides = [f"data.index={index}", f"run.out_dir={run_dir}", f"run.seed={seed}", f"run.progress={progress}",
                  f"model.arch={spec.arch}", *SIZE_OVERRIDES[size]]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from resnet3d.train import logs as logger
+from resnet3d.training import logs as logger
 from resnet3d.evaluation.multiview import evaluate
 from resnet3d.evaluation.results import results_document
 from resnet3d.evaluation.report import read_confusion_csv, write_confusion_csv, write_run_report

@@ -11,7 +11,7 @@ from runs_helpers import tiny_overrides
 
 from resnet3d.cli import main
 from resnet3d.data import datasets
-from resnet3d.train import logs
+from resnet3d.training import logs
 from resnet3d.io import atomic_write_text
 from reference_helpers import read_csv
 

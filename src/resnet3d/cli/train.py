@@ -29,7 +29,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Resolve the config, train, and return 0 (finished) or 130/143 style status when interrupted."""
-    from resnet3d.train.config import load_config
+    from resnet3d.training.config import load_config
 
     overrides = list(args.overrides)
     if args.pretrained:
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if args.config:
             raise Resnet3dError("--resume keeps the run's stored config; pass changes as key=value instead of --config")
-        from resnet3d.train.loop import resume_config
+        from resnet3d.training.loop import resume_config
 
         config = resume_config(args.resume, overrides)
     else:
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(config.to_yaml(), end="")
         return 0
-    from resnet3d.train.loop import train
+    from resnet3d.training.loop import train
 
     summary = train(config)
     return 0 if summary.status == "finished" else 130

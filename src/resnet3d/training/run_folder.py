@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from resnet3d.train.checkpoint import CHECKPOINT_DIR, resolve_resume
-from resnet3d.train.config import TrainConfig
+from resnet3d.training.checkpoint import CHECKPOINT_DIR, resolve_resume
+from resnet3d.training.config import TrainConfig
 from resnet3d.errors import Resnet3dError
 from resnet3d.io import TMP_SUFFIX
 

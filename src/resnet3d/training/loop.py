@@ -22,16 +22,16 @@ from resnet3d.evaluation.multiview import evaluate
 from resnet3d.inference import banner
 from resnet3d.inference.fast_path import DTYPES, InferenceNet
 from resnet3d.io import atomic_path, atomic_write_json, atomic_write_text
-from resnet3d.train import checkpoint as ckpt
-from resnet3d.train import logs, run_folder
-from resnet3d.train.config import TrainConfig, apply_dict, apply_overrides
-from resnet3d.train.config import validate as validate_config
-from resnet3d.train.distributed import DistContext, all_reduce_sum, broadcast_buffers, setup, teardown
-from resnet3d.train.preemption import StopSignal
-from resnet3d.train.recipes import ema_metrics
-from resnet3d.train.setup import RunParts, _print, build_run
-from resnet3d.train.state import TrainState, TrainSummary
-from resnet3d.train.step import TrainingError, forward_backward, micro_step, optimizer_step
+from resnet3d.training import checkpoint as ckpt
+from resnet3d.training import logs, run_folder
+from resnet3d.training.config import TrainConfig, apply_dict, apply_overrides
+from resnet3d.training.config import validate as validate_config
+from resnet3d.training.distributed import DistContext, all_reduce_sum, broadcast_buffers, setup, teardown
+from resnet3d.training.preemption import StopSignal
+from resnet3d.training.recipes import ema_metrics
+from resnet3d.training.setup import RunParts, _print, build_run
+from resnet3d.training.state import TrainState, TrainSummary
+from resnet3d.training.step import TrainingError, forward_backward, micro_step, optimizer_step
 
 __all__ = ["TrainingError", "TrainSummary", "forward_backward", "resume_config", "train", "train_one_epoch",
            "validate"]

@@ -10,7 +10,7 @@ import sys
 import torch
 
 from resnet3d.data import datasets
-from resnet3d.train.loop import resume_config, train
+from resnet3d.training.loop import resume_config, train
 from resnet3d.models.checkpoint import load_model, read_checkpoint
 
 from test_train_ddp import free_port
@@ -73,7 +73,7 @@ def test_torchrun_resume_with_mixing_and_ema_equals_the_uninterrupted_run(odd_in
 
 
 def test_a_run_logged_before_the_ema_columns_resumes_with_its_own_header(tiny_config):
-    from resnet3d.train import logs
+    from resnet3d.training import logs
 
     first = train(tiny_config("schedule.epochs=1"))
     epochs_csv = first.run_dir / "train_epochs.csv"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from resnet3d.cli import main
-from resnet3d.train.config import ConfigError, load_config, preset_names
+from resnet3d.training.config import ConfigError, load_config, preset_names
 
 
 def test_presets_hold_the_published_recipes():

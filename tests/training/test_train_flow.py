@@ -7,8 +7,8 @@ import torch
 
 from resnet3d.data.annotations import read_index
 from resnet3d.data.prepare import PrepareOptions, prepare
-from resnet3d.train.config import ConfigError
-from resnet3d.train.loop import train
+from resnet3d.training.config import ConfigError
+from resnet3d.training.loop import train
 from resnet3d.models.checkpoint import load_model
 from resnet3d.models.finetune import adapt_input_channels
 from resnet3d.models.registry import create_model

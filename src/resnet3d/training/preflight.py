@@ -7,7 +7,7 @@ from pathlib import Path
 
 from torch import nn
 
-from resnet3d.train.config import ConfigError, TrainConfig
+from resnet3d.training.config import ConfigError, TrainConfig
 
 
 def check_out_dir(out_dir: str | Path) -> None:

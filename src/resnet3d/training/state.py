@@ -8,10 +8,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from resnet3d.train import checkpoint as ckpt
+from resnet3d.training import checkpoint as ckpt
 
 if TYPE_CHECKING:
-    from resnet3d.train.setup import RunParts
+    from resnet3d.training.setup import RunParts
 
 
 @dataclass

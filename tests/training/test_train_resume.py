@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from resnet3d.data import datasets
-from resnet3d.train.loop import resume_config, train
+from resnet3d.training.loop import resume_config, train
 from resnet3d.models.checkpoint import load_model, read_checkpoint
 from reference_helpers import read_csv
 
@@ -35,7 +35,7 @@ def signal_on_call(monkeypatch, cls, call: int, signum: int) -> None:
 
 @pytest.fixture(scope="module")
 def uninterrupted(color_index, tmp_path_factory):
-    from resnet3d.train.config import load_config
+    from resnet3d.training.config import load_config
 
     out = tmp_path_factory.mktemp("full") / "run"
     config = load_config(None, [f"data.index={color_index}", "model.arch=resnet10", "model.options={widen_factor: 0.125}",

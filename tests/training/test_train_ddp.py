@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from resnet3d.train.config import load_config
+from resnet3d.training.config import load_config
 from reference_helpers import read_csv
 
 

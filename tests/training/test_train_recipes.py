@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from resnet3d.train.config import ConfigError
-from resnet3d.train.recipes import Mixer, WeightEMA
-from resnet3d.train.loop import train
+from resnet3d.training.config import ConfigError
+from resnet3d.training.recipes import Mixer, WeightEMA
+from resnet3d.training.loop import train
 from resnet3d.models.checkpoint import load_model, read_checkpoint
 
 B, C, T, H, W = 4, 3, 5, 16, 20

@@ -11,12 +11,12 @@ from torch import nn
 
 from resnet3d.errors import Resnet3dError
 from resnet3d.inference.fast_path import autocast, to_channels_last
-from resnet3d.train.distributed import all_reduce_sum
-from resnet3d.train.recipes import mix_batch
+from resnet3d.training.distributed import all_reduce_sum
+from resnet3d.training.recipes import mix_batch
 
 if TYPE_CHECKING:
-    from resnet3d.train.setup import RunParts
-    from resnet3d.train.state import TrainState
+    from resnet3d.training.setup import RunParts
+    from resnet3d.training.state import TrainState
 
 
 class TrainingError(Resnet3dError):

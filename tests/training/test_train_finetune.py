@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from resnet3d.train.loop import train
+from resnet3d.training.loop import train
 from resnet3d.models.checkpoint import ModelMeta, load_model, save_model
 from resnet3d.models.registry import create_model
 

@@ -8,10 +8,10 @@ import math
 import pytest
 import torch
 
-from resnet3d.train.config import load_config
+from resnet3d.training.config import load_config
 from resnet3d.inference.fast_path import guard_shallow_conv3d
-from resnet3d.train.loop import TrainingError, train
-from resnet3d.train.schedule import build_scheduler as _build_scheduler
+from resnet3d.training.loop import TrainingError, train
+from resnet3d.training.schedule import build_scheduler as _build_scheduler
 from resnet3d.models.checkpoint import load_model, read_checkpoint
 from reference_helpers import read_csv
 

@@ -16,14 +16,14 @@ from torch.utils.data import DataLoader, DistributedSampler
 from resnet3d.errors import Resnet3dError
 from resnet3d.inference import banner
 from resnet3d.inference.fast_path import prepare_for_training, resolve_precision
-from resnet3d.train import checkpoint as ckpt
-from resnet3d.train import preflight, run_folder
-from resnet3d.train.config import ConfigError, TrainConfig
-from resnet3d.train.distributed import DistContext
-from resnet3d.train.preemption import ShieldedLoader
-from resnet3d.train.recipes import WeightEMA, build_mixer
-from resnet3d.train.schedule import build_optimizer, build_scheduler
-from resnet3d.train.step import TrainingError
+from resnet3d.training import checkpoint as ckpt
+from resnet3d.training import preflight, run_folder
+from resnet3d.training.config import ConfigError, TrainConfig
+from resnet3d.training.distributed import DistContext
+from resnet3d.training.preemption import ShieldedLoader
+from resnet3d.training.recipes import WeightEMA, build_mixer
+from resnet3d.training.schedule import build_optimizer, build_scheduler
+from resnet3d.training.step import TrainingError
 
 
 @dataclass

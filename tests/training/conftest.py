@@ -17,7 +17,7 @@ from resnet3d.models.checkpoint import load_model
 
 from resnet3d.data.index import VideoIndex, VideoRecord
 from resnet3d.data.writer import write_video
-from resnet3d.train.config import TrainConfig, load_config
+from resnet3d.training.config import TrainConfig, load_config
 
 CLASSES = ["red", "green", "blue"]
 TINT = np.array([[200, 40, 40], [40, 200, 40], [40, 40, 200]], dtype=np.float64)

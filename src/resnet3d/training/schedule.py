@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from resnet3d.train.config import TrainConfig
+from resnet3d.training.config import TrainConfig
 
 
 def build_optimizer(config: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:

@@ -61,26 +61,25 @@ def test_every_checkpoint_kind_loads_and_reproduces_its_metrics(tiny_config, val
     assert result.loss == pytest.approx(best["val_loss"], rel=1e-6)
 
 
+def _scheduled_lrs(config, steps_per_epoch, steps):
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = _build_scheduler(config, opt, steps_per_epoch=steps_per_epoch)
+    lrs = []
+    for _ in range(steps):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return lrs
+
+
 def test_schedules_per_step():
     config = load_config(None, ["schedule.name=multistep", "schedule.milestones=[2, 3]", "schedule.epochs=4",
                                 "schedule.warmup_epochs=0.5", "optim.lr=1.0", "schedule.gamma=0.5"])
-    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = _build_scheduler(config, opt, steps_per_epoch=4)
-    lrs = []
-    for _ in range(16):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
+    lrs = _scheduled_lrs(config, steps_per_epoch=4, steps=16)
     assert lrs == pytest.approx([0.5, 1, 1, 1, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.25])
 
     config = load_config(None, ["schedule.name=cosine", "schedule.epochs=2", "optim.lr=1.0", "schedule.min_lr=0.1"])
-    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = _build_scheduler(config, opt, steps_per_epoch=2)
-    lrs = []
-    for _ in range(4):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
+    lrs = _scheduled_lrs(config, steps_per_epoch=2, steps=4)
     expected = [0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / 4)) for s in range(4)]
     assert lrs == pytest.approx(expected)
 

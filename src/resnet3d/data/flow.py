@@ -15,8 +15,8 @@ from typing import Iterator
 import numpy as np
 
 from resnet3d.data.index import VideoIndex
-from resnet3d.data.frames import _ImageSource
-from resnet3d.data.video import VideoError, _file_key
+from resnet3d.data.frames import _ImageSource, open_hdf5
+from resnet3d.data.video import VideoError
 from resnet3d.errors import Resnet3dError
 
 FLOW_BOUND = 20.0
@@ -95,14 +95,8 @@ class FlowHDF5Source(_ImageSource):
     channels = 2
 
     def __init__(self, path: str, fps: float | None = None):
-        import h5py
-
         self.path = path
-        _file_key(path)
-        try:
-            self._file = h5py.File(path, "r")
-        except OSError as e:
-            raise VideoError(path, f"not a readable HDF5 file ({e})") from None
+        self._file = open_hdf5(path)
         try:
             self._u, self._v = self._components()
         except BaseException:

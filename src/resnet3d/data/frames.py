@@ -99,18 +99,23 @@ class FrameFolderSource(_ImageSource):
         return decode_jpeg(data, file)
 
 
+def open_hdf5(path: str):
+    """An HDF5 file opened for reading (h5py.File), or a `VideoError` naming it."""
+    import h5py
+
+    _file_key(path)
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        raise VideoError(path, f"not a readable HDF5 file ({e})") from None
+
+
 class HDF5Source(_ImageSource):
     """The original's HDF5 layout: one file per video, dataset `video` holding one JPEG byte string per frame."""
 
     def __init__(self, path: str, fps: float | None = None):
-        import h5py
-
         self.path = path
-        _file_key(path)
-        try:
-            self._file = h5py.File(path, "r")
-        except OSError as e:
-            raise VideoError(path, f"not a readable HDF5 file ({e})") from None
+        self._file = open_hdf5(path)
         if "video" not in self._file:
             found = sorted(self._file.keys())
             self._file.close()

@@ -88,7 +88,8 @@ class ResNeXtBottleneck(Bottleneck):
 
 
 class PreActBasicBlock(nn.Module):
-    """Pre-activation basic block: (BN → ReLU → conv) twice; no activation after the sum."""
+    """Pre-activation basic block: (BN → ReLU → conv) twice, the convs from the builder (3D or (2+1)D); no
+    activation after the sum."""
 
     expansion = 1
 
@@ -98,14 +99,14 @@ class PreActBasicBlock(nn.Module):
         super().__init__()
         self.relu = nn.ReLU(inplace=True)
         self.bn1 = nn.BatchNorm3d(in_planes)
-        self.conv1 = conv.conv(in_planes, planes, stride)
+        self.order1 = conv.add_conv(self, "1", in_planes, planes, stride)
         self.bn2 = nn.BatchNorm3d(planes)
-        self.conv2 = conv.conv(planes, planes)
+        self.order2 = conv.add_conv(self, "2", planes, planes)
         self.downsample = downsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(self.relu(self.bn1(x)))
-        out = self.conv2(self.relu(self.bn2(out)))
+        out = run(self, self.order1, self.relu(self.bn1(x)))
+        out = run(self, self.order2, self.relu(self.bn2(out)))
         return out + (x if self.downsample is None else self.downsample(x))
 
 
@@ -122,13 +123,13 @@ class PreActBottleneck(nn.Module):
         self.bn1 = nn.BatchNorm3d(in_planes)
         self.conv1 = conv1x1x1(in_planes, planes)
         self.bn2 = nn.BatchNorm3d(planes)
-        self.conv2 = conv.conv(planes, planes, stride)
+        self.order2 = conv.add_conv(self, "2", planes, planes, stride)
         self.bn3 = nn.BatchNorm3d(planes)
         self.conv3 = conv1x1x1(planes, planes * self.expansion)
         self.downsample = downsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(self.relu(self.bn1(x)))
-        out = self.conv2(self.relu(self.bn2(out)))
+        out = run(self, self.order2, self.relu(self.bn2(out)))
         out = self.conv3(self.relu(self.bn3(out)))
         return out + (x if self.downsample is None else self.downsample(x))

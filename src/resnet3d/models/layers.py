@@ -42,13 +42,20 @@ class Conv3D:
         kt = 3 if self.temporal else 1
         return nn.Conv3d(in_planes, out_planes, (kt, 3, 3), self.stride(stride), (kt // 2, 1, 1), groups=groups, bias=False)
 
+    def add_conv(
+        self, owner: nn.Module, index: str, in_planes: int, out_planes: int, stride: int = 1, groups: int = 1
+    ) -> CallOrder:
+        """Register `conv{index}` on `owner` (pre-activation blocks put their BN before it)."""
+        owner.add_module(f"conv{index}", self.conv(in_planes, out_planes, stride, groups))
+        return (f"conv{index}",)
+
     def add_conv_bn(
         self, owner: nn.Module, index: str, in_planes: int, out_planes: int, stride: int = 1, groups: int = 1
     ) -> CallOrder:
         """Register `conv{index}` and `bn{index}` on `owner`."""
-        owner.add_module(f"conv{index}", self.conv(in_planes, out_planes, stride, groups))
-        owner.add_module(f"bn{index}", nn.BatchNorm3d(out_planes))
-        return (f"conv{index}", f"bn{index}")
+        order = self.add_conv(owner, index, in_planes, out_planes, stride, groups)
+        owner.add_module(order[-1].replace("conv", "bn", 1), nn.BatchNorm3d(out_planes))
+        return (*order, order[-1].replace("conv", "bn", 1))
 
     def add_stem(self, owner: nn.Module, in_channels: int, planes: int, t_size: int, t_stride: int) -> CallOrder:
         """Register the stem `conv1` (t×7×7, spatial stride 2) and `bn1`; the call order ends with ReLU."""
@@ -80,23 +87,25 @@ def mid_channels(in_planes: int, out_planes: int, kt: int, k: int) -> int:
 class Conv2Plus1D(Conv3D):
     """Each t×k×k convolution factorised into 1×k×k → BN → ReLU → t×1×1 (R(2+1)D)."""
 
-    def add_conv_bn(
+    def add_conv(
         self, owner: nn.Module, index: str, in_planes: int, out_planes: int, stride: int = 1, groups: int = 1
     ) -> CallOrder:
-        """Register `conv{index}_s`, `bn{index}_s`, `conv{index}_t`, `bn{index}_t` on `owner`."""
+        """Register `conv{index}_s`, `bn{index}_s`, `conv{index}_t` on `owner` (add_conv_bn adds `bn{index}_t`)."""
         if groups != 1:
             raise ValueError("grouped convolutions are not supported by the (2+1)D builder")
         mid = mid_channels(in_planes, out_planes, 3, 3)
-        return self._add_factorised(owner, index, in_planes, mid, out_planes, (3, stride), (3, stride))
+        return self._add_factorised_conv(owner, index, in_planes, mid, out_planes, (3, stride), (3, stride))
 
     def add_stem(self, owner: nn.Module, in_channels: int, planes: int, t_size: int, t_stride: int) -> CallOrder:
         """Register the factorised stem `conv1_s` (1×7×7) … `bn1_t`; the call order ends with ReLU."""
         # The original sizes the stem for 3 input channels whatever n_input_channels is; keep that for parity.
         mid = mid_channels(3, planes, t_size, 7)
-        return (*self._add_factorised(owner, "1", in_channels, mid, planes, (7, 2), (t_size, t_stride)), "relu")
+        order = self._add_factorised_conv(owner, "1", in_channels, mid, planes, (7, 2), (t_size, t_stride))
+        owner.add_module("bn1_t", nn.BatchNorm3d(planes))
+        return (*order, "bn1_t", "relu")
 
     @staticmethod
-    def _add_factorised(
+    def _add_factorised_conv(
         owner: nn.Module,
         index: str,
         in_planes: int,
@@ -109,8 +118,7 @@ class Conv2Plus1D(Conv3D):
         owner.add_module(f"conv{index}_s", nn.Conv3d(in_planes, mid, (1, k, k), (1, s, s), (0, k // 2, k // 2), bias=False))
         owner.add_module(f"bn{index}_s", nn.BatchNorm3d(mid))
         owner.add_module(f"conv{index}_t", nn.Conv3d(mid, out_planes, (kt, 1, 1), (st, 1, 1), (kt // 2, 0, 0), bias=False))
-        owner.add_module(f"bn{index}_t", nn.BatchNorm3d(out_planes))
-        return (f"conv{index}_s", f"bn{index}_s", "relu", f"conv{index}_t", f"bn{index}_t")
+        return (f"conv{index}_s", f"bn{index}_s", "relu", f"conv{index}_t")
 
 
 class ZeroPadShortcut(nn.Module):

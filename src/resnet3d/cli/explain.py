@@ -43,15 +43,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from resnet3d.inference.fast_path import default_device
-    from tqdm import tqdm
-
     from resnet3d.data.stream import is_stream
-    from resnet3d.data.video import VideoError, guess_kind
-    from resnet3d.inference.explain import GradCam, explain_video, resolve_target
-    from resnet3d.inference.explain_output import write_explanation
-    from resnet3d.inference.features import check_key, unique_keys
-    from resnet3d.inference.predict import load_protocol, topk_labels
+    from resnet3d.inference.explain import GradCam, resolve_target
+    from resnet3d.inference.explain_output import explain_videos
+    from resnet3d.inference.fast_path import default_device
+    from resnet3d.inference.predict import load_protocol
     from resnet3d.io import atomic_write_text
 
     if args.top_k < 1 or args.strip_frames < 1 or args.batch_size < 1:
@@ -65,31 +61,9 @@ def run(args: argparse.Namespace) -> int:
     device = default_device(args.device)
     cam = GradCam(network, args.layer, args.method, device)
     target = resolve_target(args.target, names)
-    out_dir = Path(args.output_dir)
-    records, errors = [], []
-    for path, key in zip(args.videos, unique_keys(args.videos)):
-        key = check_key(key)
-        mp4, png = out_dir / f"{key}.mp4", out_dir / f"{key}.png"
-        try:
-            fps, num_frames, windows = explain_video(path, cam, windowing, transform, target=target,
-                                                     batch_size=args.batch_size, kind=guess_kind(path), fps=args.fps)
-            count = len(windowing.clips(num_frames))
-            windows = tqdm(windows, total=count, desc=key, unit="window", disable=args.quiet, dynamic_ncols=True,
-                           file=sys.stderr, leave=False)
-            rows, mean_probs = write_explanation(
-                windows, count, windowing.clip_length, video=str(path), overlay_path=mp4,
-                strip_path=png, class_names=names, fps=fps, t_stride=windowing.t_stride, k=args.top_k,
-                strip_frames=args.strip_frames)
-        except VideoError as e:
-            errors.append(str(e))
-            print(f"resnet3d: skipped {e}", file=sys.stderr)
-            continue
-        video_top = topk_labels(mean_probs, names, args.top_k)
-        records.append({"video": str(path), "num_frames": num_frames, "fps": fps, "overlay": str(mp4),
-                        "strip": str(png), "top": video_top, "windows": rows})
-        if not args.quiet:
-            print(f"{path}: {video_top[0]['label']} ({video_top[0]['score']:.3f}), {len(rows)} windows -> {mp4}, "
-                  f"{png}", file=sys.stderr)
+    records, errors = explain_videos(cam, args.videos, windowing, transform, names, Path(args.output_dir),
+                                     target=target, batch_size=args.batch_size, fps=args.fps, top_k=args.top_k,
+                                     strip_frames=args.strip_frames, progress=not args.quiet)
     if args.json:
         text = json.dumps({"checkpoint": str(args.checkpoint), "layer": cam.layer, "method": cam.method,
                            "target": None if target is None else names[target], "videos": records,

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
 
 from resnet3d.data.transforms import resize
-from resnet3d.inference.explain import WindowExplanation
-from resnet3d.inference.predict import _round, topk_labels
+from resnet3d.inference.explain import GradCam, WindowExplanation
+from resnet3d.inference.predict import Windowing, _round, topk_labels
 from resnet3d.plots import pyplot, save_png
 
 VIEW_SIZE = 224  # overlay frames are scaled up by a whole factor to at least this short side, for viewing
@@ -99,3 +99,41 @@ def write_strip(path: Path, strip: list[tuple[np.ndarray, np.ndarray, str]], tit
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     save_png(fig, path)
+
+
+def explain_videos(cam: GradCam, videos: list[str], windowing: Windowing, transform: Any, names: list[str],
+                   out_dir: Path, *, target: int | None = None, batch_size: int = 8, fps: float | None = None,
+                   top_k: int = 5, strip_frames: int = 8, progress: bool = True) -> tuple[list[dict], list[str]]:
+    """`resnet3d explain` on video files: overlay MP4 and PNG strip per video in `out_dir`; (records, errors)."""
+    import sys
+
+    from tqdm import tqdm
+
+    from resnet3d.data.video import VideoError, guess_kind
+    from resnet3d.inference.explain import explain_video
+    from resnet3d.inference.features import check_key, unique_keys
+
+    records, errors = [], []
+    for path, key in zip(videos, unique_keys(videos)):
+        key = check_key(key)
+        mp4, png = out_dir / f"{key}.mp4", out_dir / f"{key}.png"
+        try:
+            fps_used, num_frames, windows = explain_video(path, cam, windowing, transform, target=target,
+                                                          batch_size=batch_size, kind=guess_kind(path), fps=fps)
+            count = len(windowing.clips(num_frames))
+            windows = tqdm(windows, total=count, desc=key, unit="window", disable=not progress, dynamic_ncols=True,
+                           file=sys.stderr, leave=False)
+            rows, mean_probs = write_explanation(
+                windows, count, windowing.clip_length, video=str(path), overlay_path=mp4, strip_path=png,
+                class_names=names, fps=fps_used, t_stride=windowing.t_stride, k=top_k, strip_frames=strip_frames)
+        except VideoError as e:
+            errors.append(str(e))
+            print(f"resnet3d: skipped {e}", file=sys.stderr)
+            continue
+        video_top = topk_labels(mean_probs, names, top_k)
+        records.append({"video": str(path), "num_frames": num_frames, "fps": fps_used, "overlay": str(mp4),
+                         "strip": str(png), "top": video_top, "windows": rows})
+        if progress:
+            print(f"{path}: {video_top[0]['label']} ({video_top[0]['score']:.3f}), {len(rows)} windows -> {mp4}, "
+                  f"{png}", file=sys.stderr)
+    return records, errors

@@ -10,7 +10,6 @@ from pathlib import Path
 from resnet3d.cli import model_options
 from resnet3d.data.index import SUBSETS
 from resnet3d.cli.predict import add_inference_args
-from resnet3d.errors import Resnet3dError
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -33,27 +32,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from resnet3d.data.video import guess_kind
     from resnet3d.inference import banner
     from resnet3d.inference import features as engine
     from resnet3d.inference.predict import InferenceSetup
 
-    items = [engine.VideoItem(key, str(path), guess_kind(path), args.fps)
-             for key, path in zip(engine.unique_keys(args.videos), args.videos)]
-    if args.data:
-        from resnet3d.data.annotations import read_index
-
-        index = read_index(args.data, videos=args.root, subset=args.subset or "training")
-        if args.subset:
-            index = index.subset(args.subset)
-        items += [engine.VideoItem(r.video_id, r.path, r.kind, r.fps) for r in index]
-    if not items:
-        raise Resnet3dError("no videos: give video files and/or --data INDEX")
-    keys = [item.key for item in items]
-    if len(set(keys)) != len(keys):
-        dup = next(k for k in keys if keys.count(k) > 1)
-        raise Resnet3dError(f"two videos would be written under the same name {dup!r}")
-
+    items = engine.video_items(args.videos, args.fps, data=args.data, root=args.root, subset=args.subset)
     setup = InferenceSetup.from_checkpoint(
         args.checkpoint, mode="features", device=args.device, precision=args.precision, compile=args.compile,
         clip_length=args.clip_length, t_stride=args.t_stride, input_size=args.input_size, stride=args.stride,
@@ -62,17 +45,12 @@ def run(args: argparse.Namespace) -> int:
         print(banner.format_banner("resnet3d features", banner.setup_facts(setup, args.checkpoint, args.precision,
                                                                            {"videos": len(items)})), file=sys.stderr)
     out = Path(args.out)
-    hdf5 = out.suffix.lower() in (".h5", ".hdf5")
-    writer = engine.HDF5Writer(out) if hdf5 else engine.NpyWriter(out)
     start = time.perf_counter()
-    try:
-        result = engine.extract_features(setup.model, items, setup.windowing, setup.transform, writer,
-                                         batch_size=args.batch_size, progress=not args.quiet)
-    finally:
-        writer.close()
+    result = engine.extract_to(out, setup, items, batch_size=args.batch_size, progress=not args.quiet)
     seconds = time.perf_counter() - start
     dim = getattr(setup.network, "num_features", "?")
-    print(f"features        {dim} per window and per video -> {out} ({'HDF5' if hdf5 else '.npy folders'})\n"
+    layout = "HDF5" if engine.is_hdf5(out) else ".npy folders"
+    print(f"features        {dim} per window and per video -> {out} ({layout})\n"
           f"videos          {len(result.written)} written, {len(result.skipped)} already done, "
           f"{len(result.failed)} failed, {seconds:.1f} s", file=sys.stderr)
     for line in result.failed:

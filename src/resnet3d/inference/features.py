@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -140,3 +140,40 @@ def extract_features(model: InferenceModel, items: list[VideoItem], windowing: W
         run.written.append(key)
         bar.set_postfix(done=len(run.written), skipped=len(run.skipped), failed=len(run.failed))
     return run
+
+
+def video_items(videos: list[str], fps: float | None = None, *, data: str | None = None, root: str | None = None,
+                subset: str | None = None) -> list[VideoItem]:
+    """The videos to extract: files (keyed by unique names) and/or an index's records (keyed by video id)."""
+    from resnet3d.data.video import guess_kind
+
+    items = [VideoItem(key, str(path), guess_kind(path), fps) for key, path in zip(unique_keys(videos), videos)]
+    if data:
+        from resnet3d.data.annotations import read_index
+
+        index = read_index(data, videos=root, subset=subset or "training")
+        if subset:
+            index = index.subset(subset)
+        items += [VideoItem(r.video_id, r.path, r.kind, r.fps) for r in index]
+    if not items:
+        raise Resnet3dError("no videos: give video files and/or --data INDEX")
+    keys = [item.key for item in items]
+    if len(set(keys)) != len(keys):
+        dup = next(k for k in keys if keys.count(k) > 1)
+        raise Resnet3dError(f"two videos would be written under the same name {dup!r}")
+    return items
+
+
+def is_hdf5(out: Path) -> bool:
+    """Whether `out` names one HDF5 file (else a folder of .npy files)."""
+    return out.suffix.lower() in (".h5", ".hdf5")
+
+
+def extract_to(out: Path, setup: Any, items: list[VideoItem], *, batch_size: int = 8, progress: bool = True) -> Any:
+    """`resnet3d features`: extract every item with `setup` (an InferenceSetup) into `out` (HDF5 or .npy folders)."""
+    writer = HDF5Writer(out) if is_hdf5(out) else NpyWriter(out)
+    try:
+        return extract_features(setup.model, items, setup.windowing, setup.transform, writer,
+                                batch_size=batch_size, progress=progress)
+    finally:
+        writer.close()

@@ -49,7 +49,11 @@ def depth(rows: list[dict], f: Findings) -> dict:
     for data in [f.large, *f.small]:
         series = [largest_scratch(rows, data, a) for a in f.depth]
         if series[0] is None or series[-1] is None:
-            return _result("ii", claim, None, f"not measured: {f.depth[0]} and {f.depth[-1]} scratch cells on {data}")
+            if data == f.large:
+                return _result("ii", claim, None, f"not measured: needs scratch {f.depth[0]} and {f.depth[-1]} cells "
+                                                  f"on {data}")
+            parts.append(f"{data}: not measured (no scratch {f.depth[0]} and {f.depth[-1]} cells)")
+            continue
         change = _pts(series[-1]["val_video_top1"]) - _pts(series[0]["val_video_top1"])
         ok &= change >= -tol if data == f.large else change <= tol
         steps = " -> ".join(f"{r['arch']} {_pts(r['val_video_top1']):.1f}" for r in series if r is not None)
@@ -67,16 +71,16 @@ def pretraining(rows: list[dict], f: Findings) -> dict:
         scratch = largest_scratch(rows, data, f.reference)
         tuned = [r for r in rows if r["data"] == data and source is not None and r["source"] == source["name"]]
         if scratch is None or not tuned:
-            return _result("iii", claim, None, f"not measured: needs a scratch {f.reference} cell on {data} and one "
-                                               f"fine-tuned there from the {f.large} {f.reference} cell")
+            parts.append(f"{data}: not measured (needs a scratch {f.reference} cell and one fine-tuned from the "
+                         f"{f.large} {f.reference} cell)")
+            continue
         best = max(tuned, key=lambda r: r["train_videos"])
         gain = _pts(best["val_video_top1"]) - _pts(scratch["val_video_top1"])
         ok &= gain >= f.finetune_gain_points
         parts.append(f"{data}: scratch {_pts(scratch['val_video_top1']):.1f}, fine-tuned "
                      f"{_pts(best['val_video_top1']):.1f} ({gain:+.1f} points)")
-    if not parts:
-        return _result("iii", claim, None, "not measured: findings.small is empty")
-    return _result("iii", claim, ok, "; ".join(parts))
+    measured = any("not measured" not in part for part in parts)
+    return _result("iii", claim, ok if measured else None, "; ".join(parts) or "not measured: findings.small is empty")
 
 
 def twins(rows: list[dict]) -> dict:
@@ -91,7 +95,7 @@ def twins(rows: list[dict]) -> dict:
         if twin is None:
             continue
         ok &= twin["val_video_top1"] > r["val_video_top1"]
-        parts.append(f"{r['data']} {r['size']}: {twin['arch']} {_pts(twin['val_video_top1']):.1f} vs {r['arch']} "
+        parts.append(f"{r['data']} {r['size']} {r['init']}: {twin['arch']} {_pts(twin['val_video_top1']):.1f} vs {r['arch']} "
                      f"{_pts(r['val_video_top1']):.1f}")
     if not parts:
         return _result("3d>2d", claim, None, "not measured: no <arch>_2d cell with its 3D twin")

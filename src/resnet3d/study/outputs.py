@@ -70,21 +70,31 @@ def _html(name: str, intro: str, findings: list[dict], tables: list, plots: list
 def format_plan(planned: list) -> str:
     """The --dry-run listing: cells in training order, data sizes, init, epochs, GMACs per clip, estimated cost."""
     lines = [f"{'#':>3}  {'cell':<44} {'status':<8} {'train':>7} {'eval':>6} {'epochs':>6} {'GMACs/clip':>10} "
-             f"{'cost (TMACs)':>12}"]
+             f"{'cost (MACs)':>12}"]
     total = 0.0
     for i, p in enumerate(planned, 1):
         cost = p.cost_gmacs
         total += cost or 0.0
         lines.append(f"{i:>3}  {p.cell.name:<44} {p.status:<8} {_count(p.train_videos):>7} {_count(p.val_videos):>6} "
                      f"{p.config.schedule.epochs:>6} {p.gmacs_per_clip:>10.3f} "
-                     f"{'?' if cost is None else f'{cost / 1e3:.1f}':>12}")
-    lines.append(f"{len(planned)} cells; estimated cost {total / 1e3:.1f} TMACs (GMACs/clip x clips x epochs, forward "
+                     f"{_macs(cost):>12}")
+    lines.append(f"{len(planned)} cells; estimated cost {_macs(total)}MACs (GMACs/clip x clips x epochs, forward "
                  "passes; fine-tune cells after the cells they start from)")
     return "\n".join(lines)
 
 
 def _count(n: int | None) -> str:
     return "?" if n is None else str(n)
+
+
+def _macs(gmacs: float | None) -> str:
+    """A number of GMACs with a readable prefix: 512 G, 3.1 T, 12.4 P, 1.2 E."""
+    if gmacs is None:
+        return "?"
+    for prefix, scale in (("E", 1e9), ("P", 1e6), ("T", 1e3)):
+        if gmacs >= scale:
+            return f"{gmacs / scale:.1f} {prefix}"
+    return f"{gmacs:.1f} G"
 
 
 def format_outcome(outcome) -> str:

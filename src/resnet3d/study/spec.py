@@ -114,7 +114,7 @@ def parse_study(doc: Any, where: str) -> StudySpec:
     data = {name: _data_spec(name, v, where) for name, v in _mapping(d.get("data"), where, "data").items()}
     if not data:
         raise StudyError(f"{where}: data: expected at least one data set")
-    grid = [_grid_row(i, row, where, data) for i, row in enumerate(_list(d.get("grid"), where, "grid"))]
+    grid = [_grid_row(i, row, where, data) for i, row in enumerate(_list(d.get("grid")))]
     if not grid:
         raise StudyError(f"{where}: grid: expected at least one row")
     seed = d.get("seed", 0)
@@ -155,16 +155,15 @@ def _mapping(value: Any, where: str, what: str, keys: tuple[str, ...] | None = N
     return value
 
 
-def _list(value: Any, where: str, what: str) -> list:
+def _list(value: Any) -> list:
+    """A YAML value as a list (a single item becomes a one-item list)."""
     if value is None:
         return []
-    if not isinstance(value, list):
-        value = [value]
-    return value
+    return value if isinstance(value, list) else [value]
 
 
 def _strings(value: Any, where: str, what: str) -> list[str]:
-    items = _list(value, where, what)
+    items = _list(value)
     if any(not isinstance(v, str) for v in items):
         raise StudyError(f"{where}: {what}: expected a list of strings, got {value!r}")
     return items
@@ -191,7 +190,7 @@ def _grid_row(i: int, value: Any, where: str, data: dict[str, DataSpec]) -> Grid
     d = _mapping(value, where, what, ("data", "archs", "sizes", "init", "overrides"))
     if d.get("data") not in data:
         raise StudyError(f"{where}: {what}.data: expected one of {', '.join(data)}, got {d.get('data')!r}")
-    sizes = _list(d.get("sizes", [1.0]), where, f"{what}.sizes")
+    sizes = _list(d.get("sizes", [1.0]))
     for s in sizes:
         ok = (isinstance(s, float) and 0 < s <= 1) or (isinstance(s, int) and not isinstance(s, bool) and s >= 1)
         if not ok:

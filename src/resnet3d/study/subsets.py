@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
-
 from resnet3d.data.index import VideoIndex, VideoRecord
 from resnet3d.study.spec import StudyError
 
@@ -40,13 +38,6 @@ def training_subset(index: VideoIndex, size: float | int, seed: int) -> VideoInd
         raise StudyError(f"training subset: the index has no labelled {TRAINING!r} videos")
     kept = {id(r) for recs in orders.values() for r in recs[:per_class_count(len(recs), size)]}
     return VideoIndex(list(index.classes), [r for r in index.records if r.subset != TRAINING or id(r) in kept])
-
-
-def write_subset(index: VideoIndex, size: float | int, seed: int, path: Path) -> VideoIndex:
-    """Write `training_subset` as a resnet3d index file at `path` (atomically); returns it."""
-    subset = training_subset(index, size, seed)
-    subset.save(path)
-    return subset
 
 
 def class_counts(index: VideoIndex, subset: str = TRAINING) -> dict[str, int]:

@@ -27,6 +27,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Plan or run the study; 0 when every cell is done, 130 when a cell was interrupted."""
+    from resnet3d.study.datasets import is_main_process
     from resnet3d.study.outputs import format_outcome, format_plan
     from resnet3d.study.runner import run_study_file
 
@@ -37,5 +38,6 @@ def run(args: argparse.Namespace) -> int:
                             f"overrides; got {source + ([args.preset] if args.preset else [])}")
     outcome = run_study_file(args.preset or source[0], overrides, args.out, dry_run=args.dry_run,
                              progress=not args.quiet)
-    print(format_plan(outcome.cells) if args.dry_run else format_outcome(outcome))
+    if is_main_process():  # under torchrun every rank runs the cells, rank 0 reports
+        print(format_plan(outcome.cells) if args.dry_run else format_outcome(outcome))
     return 130 if outcome.status == "interrupted" else 0

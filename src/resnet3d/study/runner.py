@@ -158,7 +158,7 @@ def run_study(spec: StudySpec, study_dir: str | Path, *, dry_run: bool = False, 
             continue
         say(f"[{i}/{len(planned)}] {p.cell.name}: {'resuming' if p.status == 'partial' else 'training'}")
         p.config.run.progress = progress and p.config.run.progress
-        summary = train_cell(p.config)
+        summary = train_cell(p.config, p.cell.name)
         outcome.trained.append(p.cell.name)
         if summary["status"] != "finished":
             outcome.status = "interrupted"
@@ -207,7 +207,7 @@ def run_study_file(source: str, overrides: list[str], out: str | Path | None = N
     """Load a study file or preset with overrides and run it into `out` (default studies/<name>)."""
     spec = load_study(source, overrides)
     return run_study(spec, Path(out) if out else Path("studies") / spec.name, dry_run=dry_run, progress=progress,
-                     say=_say if progress else lambda text: None)
+                     say=_say if ds.is_main_process() else lambda text: None)
 
 
 def _say(text: str) -> None:

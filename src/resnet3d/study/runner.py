@@ -14,7 +14,7 @@ from resnet3d.study import datasets as ds
 from resnet3d.study.plan import Cell, plan_cells, size_label
 from resnet3d.study.spec import StudyError, StudySpec, load_study
 from resnet3d.study.subsets import class_counts
-from resnet3d.study.training import LAST_CHECKPOINT, cell_config, cell_scores, train_cell
+from resnet3d.study.training import LAST_CHECKPOINT, TrainConfig, cell_config, cell_scores, train_cell
 
 RUNS_DIR = "runs"
 CELL_FILE = "cell.json"
@@ -25,7 +25,7 @@ class PlannedCell:
     """A cell with its resolved training config and what it will cost."""
 
     cell: Cell
-    config: object  # TrainConfig
+    config: TrainConfig
     train_videos: int | None
     val_videos: int | None
     gmacs_per_clip: float
@@ -66,7 +66,7 @@ def cell_status(study_dir: Path, cell: Cell) -> str:
     return "partial" if (run / LAST_CHECKPOINT).is_file() else "todo"
 
 
-def build_config(spec: StudySpec, cell: Cell, study_dir: Path, index_path: Path | None):
+def build_config(spec: StudySpec, cell: Cell, study_dir: Path, index_path: Path | None) -> TrainConfig:
     """The cell's TrainConfig: recipe (scratch) or finetune recipe, then data set, grid row and command-line
     overrides; the study sets the architecture, weights, data subset and run folder."""
     from resnet3d.models.registry import model_options

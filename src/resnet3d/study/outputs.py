@@ -99,8 +99,12 @@ def _macs(gmacs: float | None) -> str:
 
 def format_outcome(outcome) -> str:
     """The closing summary: what was trained, the findings, where the files are."""
-    lines = [f"study {outcome.status}: {len(outcome.trained)} cell(s) trained this time, "
-             f"{len(outcome.cells) - len(outcome.trained)} already done; {outcome.wall_time_s:.0f} s"]
+    skipped = sum(p.status == "done" and p.cell.name not in outcome.trained for p in outcome.cells)
+    left = sum(p.status != "done" for p in outcome.cells)
+    lines = [f"study {outcome.status}: {len(outcome.trained)} cell(s) trained this time, {skipped} skipped as done, "
+             f"{left} left; {outcome.wall_time_s:.0f} s"]
+    if outcome.status == "interrupted":
+        lines.append("run the same command again to continue (the stopped cell resumes where it was)")
     lines += [f"({f['id']}) {VERDICT[f['holds']]}: {f['detail']}" for f in outcome.findings]
     lines += [f"{name}: {path}" for name, path in outcome.files.items()]
     return "\n".join(lines)

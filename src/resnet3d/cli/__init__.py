@@ -25,6 +25,7 @@ COMMANDS = {
     "export": "export",
     "explain": "explain",
     "report": "report",
+    "study": "study",
     "demo": "demo",
 }
 

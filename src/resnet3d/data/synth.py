@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -82,7 +82,8 @@ class VideoSpec:
     """Everything needed to render and write one video; a pure function of (seed, class, subset, number)."""
 
     video_id: str
-    label: int
+    label: int  # position in the data set's class list
+    class_name: str
     subset: str
     width: int
     height: int
@@ -92,7 +93,7 @@ class VideoSpec:
     @property
     def relpath(self) -> str:
         """Path of the file inside the data-set folder (the original's `<label>/<id>` layout)."""
-        return f"videos/{CLASS_NAMES[self.label]}/{self.video_id}.mp4"
+        return f"videos/{self.class_name}/{self.video_id}.mp4"
 
 
 def get_class(name: str) -> MotionClass:
@@ -128,27 +129,40 @@ def object_boxes(class_name: str, seed: int | tuple[int, ...], height: int, widt
     return np.array([object_box(scene, k) for k in steps])
 
 
-def plan_dataset(size: str | SynthSize = "default", seed: int = 0) -> list[VideoSpec]:
-    """Every video of the data set, in a fixed order; each is a pure function of (seed, class, subset, number)."""
+def plan_dataset(size: str | SynthSize = "default", seed: int = 0, classes: Sequence[str] | None = None
+                 ) -> list[VideoSpec]:
+    """Every video of the data set (all classes, or only `classes`), in a fixed order; each is a pure function of
+    (seed, class, subset, number), so a class's videos are the same whichever other classes are chosen."""
     preset = get_size(size) if isinstance(size, str) else size
+    names = _class_list(classes)
     specs = []
     for s, subset in enumerate(SUBSETS):
-        for label, name in enumerate(CLASS_NAMES):
+        for label, name in enumerate(names):
             for i in range(preset.per_class[s]):
-                video_seed = (seed, s, label, i)
+                video_seed = (seed, s, CLASS_NAMES.index(name), i)
                 rng = np.random.default_rng(video_seed + (1_000_003,))
                 width, height = preset.frame_sizes[rng.integers(len(preset.frame_sizes))]
                 num_frames = int(rng.integers(preset.num_frames[0], preset.num_frames[1] + 1))
-                specs.append(VideoSpec(f"{name}_{_SHORT_SUBSET[subset]}_{i:04d}", label, subset, width, height,
-                                       num_frames, video_seed))
+                specs.append(VideoSpec(f"{name}_{_SHORT_SUBSET[subset]}_{i:04d}", label, name, subset, width,
+                                       height, num_frames, video_seed))
     return specs
+
+
+def _class_list(classes: Sequence[str] | None) -> list[str]:
+    """The chosen class names (all by default), checked to be known and distinct."""
+    names = list(CLASS_NAMES if classes is None else classes)
+    for name in names:
+        get_class(name)
+    if not names or len(set(names)) != len(names):
+        raise Resnet3dError(f"synthetic classes: expected distinct names, got {names}")
+    return names
 
 
 def write_spec(spec: VideoSpec, root: str | Path, fps: float) -> str:
     """Render one planned video and encode it under `root`; returns its relative path."""
     from resnet3d.data.writer import write_video
 
-    frames = make_video(CLASS_NAMES[spec.label], spec.seed, spec.height, spec.width, spec.num_frames)
+    frames = make_video(spec.class_name, spec.seed, spec.height, spec.width, spec.num_frames)
     # x264's macroblock-tree rate control is not repeatable on these tiny frames; without it the bytes are.
     write_video(Path(root) / spec.relpath, frames, fps=fps, gop=spec.num_frames, crf=20,
                 options={"x264-params": "mbtree=0"})
@@ -159,41 +173,45 @@ def _write_spec_star(args: tuple) -> str:
     return write_spec(*args)
 
 
-def generate_dataset(out: str | Path, size: str = "default", seed: int = 0, *, workers: int | None = None,
+def generate_dataset(out: str | Path, size: str | SynthSize = "default", seed: int = 0, *,
+                     classes: Sequence[str] | None = None, workers: int | None = None,
                      progress: bool = True) -> VideoIndex:
     """Write the whole data set under `out` (videos, index.json, annotations.json, synth.json); returns the index."""
-    preset = get_size(size)
+    preset = get_size(size) if isinstance(size, str) else size
+    names = _class_list(classes)
     out = Path(out)
-    specs = plan_dataset(preset, seed)
+    specs = plan_dataset(preset, seed, names)
     jobs = [(spec, out, preset.fps) for spec in specs]
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     for _ in _progress(_run_jobs(jobs, workers), len(jobs), f"synth {preset.name}", progress):
         pass
-    index = VideoIndex(list(CLASS_NAMES), [
+    index = VideoIndex(names, [
         VideoRecord(video_id=s.video_id, path=str(out.resolve() / s.relpath), label=s.label, subset=s.subset,
                     fps=preset.fps, num_frames=s.num_frames) for s in specs])
     index.save(out / INDEX_FILE)
     from resnet3d.data.annotations import write_hara_json
 
     write_hara_json(index, out / HARA_FILE)
-    atomic_write_json(out / MANIFEST, manifest(preset, seed))
+    atomic_write_json(out / MANIFEST, manifest(preset, seed, names))
     return index
 
 
-def manifest(size: SynthSize, seed: int) -> dict:
+def manifest(size: SynthSize, seed: int, classes: Sequence[str] | None = None) -> dict:
     """What `synth.json` records: enough to tell whether an existing folder holds this exact data set."""
     return {"generator": "resnet3d.data.synth", "version": SYNTH_VERSION, "seed": seed, "size": asdict(size),
-            "classes": [asdict(c) for c in CLASSES]}
+            "classes": [asdict(get_class(name)) for name in _class_list(classes)]}
 
 
-def is_generated(out: str | Path, size: str = "default", seed: int = 0) -> bool:
-    """True when `out` already holds the complete data set of this size and seed."""
+def is_generated(out: str | Path, size: str | SynthSize = "default", seed: int = 0,
+                 classes: Sequence[str] | None = None) -> bool:
+    """True when `out` already holds the complete data set of this size, seed and classes."""
     out = Path(out)
     try:
         found = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    expected = json.loads(json.dumps(manifest(get_size(size), seed)))
+    preset = get_size(size) if isinstance(size, str) else size
+    expected = json.loads(json.dumps(manifest(preset, seed, classes)))
     return found == expected and (out / INDEX_FILE).is_file()
 
 

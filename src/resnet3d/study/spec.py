@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from resnet3d import presets
 from resnet3d.errors import Resnet3dError
 
 TRAIN_SECTIONS = ("model", "data", "optim", "schedule", "run")
@@ -81,28 +79,15 @@ class StudySpec:
 
 
 def preset_names() -> list[str]:
-    """Names of the study presets shipped under resnet3d/study/presets."""
-    folder = resources.files("resnet3d.study") / "presets"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    """Names of the studies shipped under resnet3d/study/presets."""
+    return presets.preset_names("resnet3d.study", "presets")
 
 
 def load_study(path_or_preset: str | Path, overrides: list[str] = ()) -> StudySpec:
     """Read a study file or shipped preset; `name.key=value` overrides set a data set's key, `section.key=value`
     overrides go to every cell's training config."""
-    path = Path(path_or_preset)
-    if path.is_file():
-        text, where = path.read_text(encoding="utf-8"), str(path)
-    else:
-        preset = resources.files("resnet3d.study") / "presets" / f"{path_or_preset}.yaml"
-        if not preset.is_file():
-            raise StudyError(f"study {str(path_or_preset)!r}: no such file, and not a shipped preset "
-                             f"(presets: {', '.join(preset_names())})")
-        text, where = preset.read_text(encoding="utf-8"), f"preset {path_or_preset}"
-    try:
-        doc = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise StudyError(f"{where}{f':{mark.line + 1}' if mark else ''}: not valid YAML") from None
+    doc, where = presets.read_yaml(path_or_preset, "resnet3d.study", "presets", "study", StudyError)
+    doc = {} if doc is None else doc
     spec = parse_study(doc, where)
     apply_overrides(spec, overrides)
     return spec

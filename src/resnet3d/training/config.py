@@ -7,7 +7,6 @@ import math
 import re
 import typing
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -15,6 +14,7 @@ import yaml
 
 from resnet3d.data.index import SUBSETS
 from resnet3d.data.sampling import TEMPORAL_MODES
+from resnet3d import presets
 from resnet3d.errors import Resnet3dError
 from resnet3d.inference.precisions import PRECISIONS
 from resnet3d.normalization import PRESETS
@@ -170,26 +170,12 @@ _SECTIONS = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
 
 def preset_names() -> list[str]:
     """Names of the recipes shipped under resnet3d/configs."""
-    folder = resources.files("resnet3d") / "configs"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return presets.preset_names("resnet3d", "configs")
 
 
 def _read_yaml(path_or_name: str | Path) -> tuple[dict, str]:
-    path = Path(path_or_name)
-    if path.is_file():
-        text, where = path.read_text(encoding="utf-8"), str(path)
-    else:
-        preset = resources.files("resnet3d") / "configs" / f"{path_or_name}.yaml"
-        if not preset.is_file():
-            raise ConfigError(f"config {str(path_or_name)!r}: no such file, and not a shipped preset "
-                              f"(presets: {', '.join(preset_names())})")
-        text, where = preset.read_text(encoding="utf-8"), f"preset {path_or_name}"
-    try:
-        doc = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{where}{line}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    doc, where = presets.read_yaml(path_or_name, "resnet3d", "configs", "config", ConfigError)
+    doc = {} if doc is None else doc
     if not isinstance(doc, dict):
         raise ConfigError(f"{where}: expected a mapping of sections ({', '.join(_SECTIONS)})")
     return doc, where

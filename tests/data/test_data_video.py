@@ -9,9 +9,10 @@ from data_helpers import N, mae, nearest_frames
 from resnet3d.data.video import VideoError, guess_kind, open_video
 
 CODEC_ERROR = 6.0  # mean absolute error allowed between an encoded frame and its decoded copy
+CONTAINERS = ["h264.mp4", "mpeg4.avi", "longgop.mp4", "h264.mkv", "h264.ts", "longgop.ts"]
 
 
-@pytest.mark.parametrize("name", ["h264.mp4", "mpeg4.avi", "longgop.mp4", "h264.mkv"])
+@pytest.mark.parametrize("name", CONTAINERS)
 def test_sequential_decode_matches_encoded_frames(videos, frames, name):
     with open_video(videos[name]) as v:
         assert v.num_frames == N and v.fps == pytest.approx(25.0)
@@ -22,7 +23,7 @@ def test_sequential_decode_matches_encoded_frames(videos, frames, name):
     assert max(mae(a, b) for a, b in zip(decoded, frames)) < CODEC_ERROR
 
 
-@pytest.mark.parametrize("name", ["h264.mp4", "mpeg4.avi", "longgop.mp4", "h264.mkv"])
+@pytest.mark.parametrize("name", CONTAINERS)
 def test_random_access_any_order_with_repeats(videos, frames, name):
     wanted = [37, 3, 3, 20, 0, 39, 21, 8, 37]
     with open_video(videos[name]) as v:

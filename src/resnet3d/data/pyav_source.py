@@ -154,8 +154,7 @@ class PyAVSource(VideoSource):
             for target in wanted.tolist():
                 key = int(keyframes[np.searchsorted(keyframes, target, side="right") - 1])
                 if frames is None or target <= pos or (key > pos + 1 and not from_start):
-                    start = 0 if from_start else key
-                    self._container.seek(int(self.info.pts[start]), stream=self._stream, backward=True, any_frame=False)
+                    self._seek(0 if from_start else key)
                     frames = self._container.decode(self._stream)
                     pos = -1
                 for frame in frames:
@@ -174,12 +173,17 @@ class PyAVSource(VideoSource):
             raise VideoError(self.path, f"decoding failed ({_reason(e)})") from None
         return out
 
+    def _seek(self, index: int) -> None:
+        """Seek to the keyframe of frame `index`; to the file's start for the first one."""
+        # Not pts[0] for the first: MPEG-TS seeks by decoding time, and the first frame's dts is below its pts.
+        target = int(self.info.pts[index]) if index > 0 else min(int(self.info.pts[0]), 0)
+        self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
+
     def iter_frames(self) -> Iterator[np.ndarray]:
         import av
 
         try:
-            # Not pts[0]: MPEG-TS seeks by decoding time, and the first frame's dts is below its pts.
-            self._container.seek(min(int(self.info.pts[0]), 0), stream=self._stream, backward=True, any_frame=False)
+            self._seek(0)
             expected = 0
             for frame in self._container.decode(self._stream):
                 i = self._index_of(frame)

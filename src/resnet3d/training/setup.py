@@ -200,12 +200,7 @@ def _build_model(config: TrainConfig, classes: list[str], resume_path: Path | No
         except (TypeError, ValueError, Resnet3dError) as e:
             raise ConfigError(f"model.arch/model.options: {e}") from None
         meta = None
-    if model.arch_options.get("n_input_channels", 3) != channels:
-        raise ConfigError(f"model.options: the model takes {model.arch_options.get('n_input_channels', 3)} input "
-                          f"channels, but the videos of {config.data.index} have {channels}")
-    if channels != 3 and config.data.color_jitter:
-        raise ConfigError(f"data.color_jitter: colour jitter needs RGB videos, but {config.data.index} has "
-                          f"{channels}-channel ones (optical flow); set data.color_jitter=0")
+    _check_channels(config, model, channels)
     if config.model.freeze_until is not None:
         if config.model.pretrained is None and resume_path is None:
             raise ConfigError("model.freeze_until: freezing layers needs model.pretrained")
@@ -219,11 +214,20 @@ def _build_model(config: TrainConfig, classes: list[str], resume_path: Path | No
     else:
         normalization = get_normalization("flow" if channels == 2 else "kinetics", config.data.value_scale)
     config.model.arch, config.model.options = model.arch_name, dict(model.arch_options)  # as the checkpoints say
-    meta = ModelMeta(arch=model.arch_name, num_classes=num_classes, options=dict(model.arch_options),
-                     class_names=classes, normalization=normalization.channels(model.arch_options.get("n_input_channels", 3)),
-                     clip_length=config.data.clip_length, t_stride=config.data.t_stride,
-                     input_size=config.data.input_size, source="resnet3d train")
+    meta = ModelMeta.for_model(model, class_names=classes, normalization=normalization.channels(channels),
+                               clip_length=config.data.clip_length, t_stride=config.data.t_stride,
+                               input_size=config.data.input_size, source="resnet3d train")
     return model, meta, weights
+
+
+def _check_channels(config: TrainConfig, model: nn.Module, channels: int) -> None:
+    """The model takes as many input channels as the videos have; colour jitter only on RGB."""
+    if model.arch_options.get("n_input_channels", 3) != channels:
+        raise ConfigError(f"model.options: the model takes {model.arch_options.get('n_input_channels', 3)} input "
+                          f"channels, but the videos of {config.data.index} have {channels}")
+    if channels != 3 and config.data.color_jitter:
+        raise ConfigError(f"data.color_jitter: colour jitter needs RGB videos, but {config.data.index} has "
+                          f"{channels}-channel ones (optical flow); set data.color_jitter=0")
 
 
 def _load_pretrained(config: TrainConfig) -> tuple[nn.Module, Any]:

@@ -90,15 +90,16 @@ class VideoSource:
         self.close()
 
 
-def open_video(path: str | os.PathLike, kind: str = "video", *, fps: float | None = None,
+def open_video(path: str | os.PathLike, kind: str | None = None, *, fps: float | None = None,
                threads: int | None = None) -> VideoSource:
     """Open a video file (`kind="video"`), a JPEG frame folder (`"frames"`), an HDF5 file (`"hdf5"`) or an HDF5
-    optical-flow file (`"flow"`, frames (H, W, 2)).
+    optical-flow file (`"flow"`, frames (H, W, 2)); `kind=None` tells them apart with `guess_kind`.
 
     `fps` overrides the rate for frame folders and HDF5 files, which do not store one. `threads` is the decoder
     thread count (None: 1 inside DataLoader workers, FFmpeg's choice otherwise).
     """
     path = os.path.abspath(path)
+    kind = kind or guess_kind(path)
     if kind == "video":
         from resnet3d.data.pyav_source import PyAVSource
 

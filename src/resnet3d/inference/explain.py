@@ -133,7 +133,7 @@ class WindowExplanation:
 
 
 def explain_video(path: str | Path, cam: GradCam, windowing: Windowing, transform: EvalTransform, *,
-                  target: int | None = None, batch_size: int = 4, kind: str = "video",
+                  target: int | None = None, batch_size: int = 4, kind: str | None = None,
                   fps: float | None = None) -> tuple[float | None, int, Iterator[WindowExplanation]]:
     """(fps, frame count, explained windows) of one video; the windows are those of `predict`, decoded once."""
     source = open_video(path, kind, fps=fps)

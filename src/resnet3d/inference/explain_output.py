@@ -109,7 +109,7 @@ def explain_videos(cam: GradCam, videos: list[str], windowing: Windowing, transf
 
     from tqdm import tqdm
 
-    from resnet3d.data.video import VideoError, guess_kind
+    from resnet3d.data.video import VideoError
     from resnet3d.inference.explain import explain_video
     from resnet3d.inference.features import check_key, unique_keys
 
@@ -119,7 +119,7 @@ def explain_videos(cam: GradCam, videos: list[str], windowing: Windowing, transf
         mp4, png = out_dir / f"{key}.mp4", out_dir / f"{key}.png"
         try:
             fps_used, num_frames, windows = explain_video(path, cam, windowing, transform, target=target,
-                                                          batch_size=batch_size, kind=guess_kind(path), fps=fps)
+                                                          batch_size=batch_size, fps=fps)
             count = len(windowing.clips(num_frames))
             windows = tqdm(windows, total=count, desc=key, unit="window", disable=not progress, dynamic_ncols=True,
                            file=sys.stderr, leave=False)

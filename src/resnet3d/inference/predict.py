@@ -218,7 +218,7 @@ def frame_shrinker(transform: EvalTransform) -> Callable[[np.ndarray], np.ndarra
 
 
 def run_video(path: str | Path, model: Callable[[torch.Tensor], torch.Tensor], windowing: Windowing,
-              transform: EvalTransform, *, batch_size: int = 8, kind: str = "video",
+              transform: EvalTransform, *, batch_size: int = 8, kind: str | None = None,
               fps: float | None = None) -> VideoOutput:
     """Run `model` (batched clips -> (B, D)) over every window of one video; raises `VideoError` for broken files.
 
@@ -290,15 +290,14 @@ def predict_videos(setup: InferenceSetup, videos: list[str], *, batch_size: int 
 
     from tqdm import tqdm
 
-    from resnet3d.data.video import VideoError, guess_kind
+    from resnet3d.data.video import VideoError
 
     records, errors = [], []
     start = time.perf_counter()
     bar = tqdm(videos, desc="predict", unit="video", disable=not progress, dynamic_ncols=True, file=sys.stderr)
     for path in bar:
         try:
-            out = run_video(path, setup.model, setup.windowing, setup.transform, batch_size=batch_size,
-                            kind=guess_kind(path), fps=fps)
+            out = run_video(path, setup.model, setup.windowing, setup.transform, batch_size=batch_size, fps=fps)
         except VideoError as e:
             errors.append(str(e))
             bar.write(f"resnet3d: skipped {e}", file=sys.stderr)

@@ -5,7 +5,7 @@ import pytest
 
 from resnet3d.data.writer import write_video
 
-from inference_helpers import CLASSES
+from inference_helpers import CLASSES, save_tiny_checkpoint
 
 
 def moving_square_frames(n: int, height: int = 36, width: int = 48, seed: int = 0) -> list[np.ndarray]:
@@ -33,19 +33,7 @@ def video_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory):
     """A resnet10 (widen 0.125, 3 classes, 8-frame 32x32 clips) saved as a resnet3d checkpoint."""
-    import torch
-
-    from resnet3d.models.checkpoint import ModelMeta, save_model
-    from resnet3d.models.registry import create_model
-    from resnet3d.normalization import get_normalization
-
-    torch.manual_seed(0)
-    model = create_model("resnet10", num_classes=3, widen_factor=0.125)
-    meta = ModelMeta(arch=model.arch_name, num_classes=3, options=model.arch_options, class_names=CLASSES,
-                     normalization=get_normalization("kinetics"), clip_length=8, t_stride=1, input_size=32, fps=15.0)
-    path = tmp_path_factory.mktemp("ckpt") / "model.pth"
-    save_model(path, model, meta)
-    return path
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "model.pth", seed=0)
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
-from inference_helpers import CLASSES
+from inference_helpers import CLASSES, save_tiny_checkpoint
 from resnet3d.cli import main
 from resnet3d.data.annotations import read_index
 from resnet3d.data.prepare import PrepareOptions, prepare
@@ -16,17 +15,8 @@ from resnet3d.data.prepare import PrepareOptions, prepare
 @pytest.fixture(scope="module")
 def flow_checkpoint(tmp_path_factory):
     """A 2-channel resnet10 over CLASSES with the flow normalisation."""
-    from resnet3d.models.checkpoint import ModelMeta, save_model
-    from resnet3d.models.registry import create_model
-    from resnet3d.normalization import get_normalization
-
-    torch.manual_seed(1)
-    model = create_model("resnet10", num_classes=3, widen_factor=0.125, n_input_channels=2)
-    meta = ModelMeta(arch=model.arch_name, num_classes=3, options=model.arch_options, class_names=CLASSES,
-                     normalization=get_normalization("flow"), clip_length=8, t_stride=1, input_size=32, fps=15.0)
-    path = tmp_path_factory.mktemp("flow_ckpt") / "flow.pth"
-    save_model(path, model, meta)
-    return path
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("flow_ckpt") / "flow.pth", seed=1, channels=2,
+                                normalization="flow")
 
 
 @pytest.fixture(scope="module")

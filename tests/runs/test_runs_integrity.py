@@ -16,14 +16,14 @@ from resnet3d.io import atomic_write_text
 from reference_helpers import read_csv
 
 
-def _remove_folder_on_call(monkeypatch, folder, call: int) -> None:
-    """Delete `folder` when the training set loads its `call`-th clip (as `rm -rf` from another shell would)."""
+def _on_call(monkeypatch, call: int, action) -> None:
+    """Run `action()` when the training set loads its `call`-th clip (as another shell would, mid-run)."""
     real, seen = datasets.ClipDataset.__getitem__, {"n": 0}
 
     def getitem(self, i):
         seen["n"] += 1
         if seen["n"] == call:
-            shutil.rmtree(folder)
+            action()
         return real(self, i)
 
     monkeypatch.setattr(datasets.ClipDataset, "__getitem__", getitem)
@@ -31,7 +31,7 @@ def _remove_folder_on_call(monkeypatch, folder, call: int) -> None:
 
 def test_run_folder_deleted_mid_run_stops_with_one_line_error(run_index, tmp_path, monkeypatch, capsys):
     run = tmp_path / "v"
-    _remove_folder_on_call(monkeypatch, run, call=2)  # during the first optimizer step
+    _on_call(monkeypatch, 2, lambda: shutil.rmtree(run))  # during the first optimizer step
     assert main(["train", *tiny_overrides(run_index, run, "schedule.epochs=2")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"resnet3d: error: run folder {run} was deleted while training; stopped without writing anything "
@@ -42,15 +42,7 @@ def test_run_folder_deleted_mid_run_stops_with_one_line_error(run_index, tmp_pat
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only folder")
 def test_run_folder_made_read_only_mid_run_stops(run_index, tmp_path, monkeypatch, capsys):
     run = tmp_path / "ro"
-    real, seen = datasets.ClipDataset.__getitem__, {"n": 0}
-
-    def getitem(self, i):
-        seen["n"] += 1
-        if seen["n"] == 2:
-            run.chmod(0o555)
-        return real(self, i)
-
-    monkeypatch.setattr(datasets.ClipDataset, "__getitem__", getitem)
+    _on_call(monkeypatch, 2, lambda: run.chmod(0o555))
     try:
         assert main(["train", *tiny_overrides(run_index, run)]) == 2
     finally:
@@ -106,16 +98,7 @@ def test_atomic_writes_get_the_umask_mode(run_index, tmp_path, capsys):
 
 def test_run_folder_replaced_mid_run_stops(run_index, tmp_path, monkeypatch, capsys):
     run = tmp_path / "v"
-    real, seen = datasets.ClipDataset.__getitem__, {"n": 0}
-
-    def getitem(self, i):
-        seen["n"] += 1
-        if seen["n"] == 2:
-            shutil.rmtree(run)
-            run.mkdir()  # another folder under the same name
-        return real(self, i)
-
-    monkeypatch.setattr(datasets.ClipDataset, "__getitem__", getitem)
+    _on_call(monkeypatch, 2, lambda: (shutil.rmtree(run), run.mkdir()))  # another folder under the same name
     assert main(["train", *tiny_overrides(run_index, run)]) == 2
     assert f"run folder {run} was replaced by another folder while training" in capsys.readouterr().err
     assert os.listdir(run) == []

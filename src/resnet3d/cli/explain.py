@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from resnet3d.cli import model_options
+from resnet3d.cli.predict import add_clip_args
 from resnet3d.errors import Resnet3dError
 
 
@@ -31,11 +32,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--labels", help="text file with one class name per line (default: the checkpoint's names)")
     p.add_argument("--fps", type=float, help="frame rate for frame folders, which do not store one")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary lines")
-    g = p.add_argument_group("clips")
-    g.add_argument("--clip-length", type=int, help="frames per clip (default: the checkpoint's)")
-    g.add_argument("--t-stride", type=int, help="temporal stride between a clip's frames (default: the checkpoint's)")
-    g.add_argument("--input-size", type=int, help="crop size in pixels (default: the checkpoint's)")
-    g.add_argument("--stride", type=int, help="frames between window starts (default: the clip span, no overlap)")
+    g = add_clip_args(p, stride_help="frames between window starts (default: the clip span, no overlap)")
     g.add_argument("--batch-size", type=int, default=4, help="clips per forward/backward pass (default: 4)")
     g.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available, else cpu)")
     model_options.add_arguments(p)

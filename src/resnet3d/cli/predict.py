@@ -11,13 +11,19 @@ from resnet3d.errors import Resnet3dError
 from resnet3d.inference.precisions import PRECISIONS
 
 
-def add_inference_args(p: argparse.ArgumentParser, *, stride_help: str) -> None:
-    """Options shared by predict, features and eval: windowing overrides, batching, precision, device."""
+def add_clip_args(p: argparse.ArgumentParser, *, stride_help: str) -> argparse._ArgumentGroup:
+    """The windowing overrides (clip length, temporal stride, crop size, window stride); returns their group."""
     g = p.add_argument_group("clips")
     g.add_argument("--clip-length", type=int, help="frames per clip (default: the checkpoint's)")
     g.add_argument("--t-stride", type=int, help="temporal stride between a clip's frames (default: the checkpoint's)")
     g.add_argument("--input-size", type=int, help="crop size in pixels (default: the checkpoint's)")
     g.add_argument("--stride", type=int, help=stride_help)
+    return g
+
+
+def add_inference_args(p: argparse.ArgumentParser, *, stride_help: str) -> None:
+    """Options shared by predict, features and eval: windowing overrides, batching, precision, device."""
+    add_clip_args(p, stride_help=stride_help)
     g = p.add_argument_group("speed")
     g.add_argument("--batch-size", type=int, default=8, help="clips per forward pass (default: 8; keep >= 2 on CPU)")
     g.add_argument("--precision", default="auto", choices=list(PRECISIONS),

@@ -18,6 +18,7 @@ from resnet3d.data.datasets import MultiViewDataset
 from resnet3d.data.index import VideoIndex
 from resnet3d.data.transforms import build_eval_transform
 from resnet3d.inference.fast_path import cpu_supports_bf16, prepare_for_inference, resolve_precision
+from resnet3d.inference.packed import PackedConv
 from resnet3d.inference.predict import InferenceModel
 from resnet3d.models.registry import create_model
 from resnet3d.normalization import get_normalization
@@ -80,9 +81,11 @@ def test_fp32_fast_path_equals_the_plain_model(fitted, test_split):
 def test_default_path_is_bf16_channels_last_on_this_cpu(fitted):
     fast = InferenceModel(fitted, precision="auto", mode="logits")
     assert fast.precision == ("bf16" if cpu_supports_bf16() else "fp32") == resolve_precision("auto", fast.device)
-    convs = [m for m in fast.module.body.modules() if isinstance(m, torch.nn.Conv3d)]
-    assert {c.weight.dtype for c in convs} == {torch.bfloat16 if cpu_supports_bf16() else torch.float32}
-    assert all(c.weight.is_contiguous(memory_format=torch.channels_last_3d) for c in convs)
+    dtype = torch.bfloat16 if cpu_supports_bf16() else torch.float32
+    packed = [m for m in fast.module.body.modules() if isinstance(m, PackedConv)]
+    assert not [m for m in fast.module.body.modules() if isinstance(m, torch.nn.Conv3d)]  # all prepacked
+    assert len(packed) == 12 and all(c.weight.is_mkldnn and c.weight.dtype == dtype for c in packed)
+    assert fast.module.channels_last  # inputs go channels_last_3d, which the packed weights were laid out for
     assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in fast.module.modules())  # all folded
     assert fast.module.head.weight.dtype == torch.float32 and not fast.module.training
 

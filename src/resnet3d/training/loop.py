@@ -20,7 +20,7 @@ import torch.distributed as dist
 
 from resnet3d.evaluation.multiview import evaluate
 from resnet3d.inference import banner
-from resnet3d.inference.fast_path import DTYPES, InferenceNet
+from resnet3d.inference.fast_path import DTYPES, InferenceNet, should_pack
 from resnet3d.io import atomic_path, atomic_write_json, atomic_write_text
 from resnet3d.training import checkpoint as ckpt
 from resnet3d.training import logs, run_folder
@@ -129,13 +129,14 @@ def validate(parts: RunParts, epoch: int) -> tuple[Any, Any]:
         return None, None
     if hasattr(parts.val_set, "set_epoch"):
         parts.val_set.set_epoch(epoch)
-    net_eval = InferenceNet(parts.model, DTYPES[precision])  # what `resnet3d eval` runs: BN folded
+    pack = should_pack(parts.model, ctx.device)
+    net_eval = InferenceNet(parts.model, DTYPES[precision], pack=pack)  # what `resnet3d eval` runs: BN folded
     result = evaluate(net_eval, parts.val_loader, device=ctx.device, precision=precision,
                       criterion=parts.val_criterion, distributed=ctx.distributed,
                       progress=parts.config.run.progress and ctx.is_main)
     ema_result = None
     if parts.ema is not None:
-        ema_result = evaluate(InferenceNet(parts.ema.module, DTYPES[precision]), parts.val_loader, device=ctx.device,
+        ema_result = evaluate(InferenceNet(parts.ema.module, DTYPES[precision], pack=pack), parts.val_loader, device=ctx.device,
                               precision=precision, criterion=parts.val_criterion, distributed=ctx.distributed,
                               progress=False)
     if parts.config.schedule.name == "plateau":

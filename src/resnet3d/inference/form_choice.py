@@ -1,0 +1,46 @@
+"""Pick, by timing on this machine, the fastest of several exact forms of one layer; once per process and shape.
+
+Which form wins depends on the CPU (AMX, AVX-512 BF16, neither), the dtype and the input shape, and the host is
+noisy, so the forms are timed in alternation (ABAB...) after a warm-up call each and the best time of each is
+compared. Every choice is kept for the banner (`chosen_forms`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Hashable
+
+import torch
+
+PROBE_ROUNDS = 3
+
+_CHOICES: dict[Hashable, str] = {}
+_REPORT: dict[str, str] = {}
+
+
+def fastest_form(layer: str, key: Hashable, forms: dict[str, Callable[[torch.Tensor], torch.Tensor]],
+                 x: torch.Tensor) -> str:
+    """The name of the fastest of `forms` on `x` (timed without gradients the first time `key` is seen)."""
+    choice = _CHOICES.get(key)
+    if choice is None:
+        choice = _CHOICES[key] = _probe(forms, x)
+        _REPORT[layer] = choice
+    return choice
+
+
+def chosen_forms() -> dict[str, str]:
+    """Layer -> form chosen so far in this process (e.g. {'stem': 'folded along time'})."""
+    return dict(_REPORT)
+
+
+def _probe(forms: dict[str, Callable[[torch.Tensor], torch.Tensor]], x: torch.Tensor) -> str:
+    best = {name: float("inf") for name in forms}
+    with torch.no_grad():
+        for name, form in forms.items():
+            form(x)  # warm-up: oneDNN builds its primitive on the first call of a shape
+        for _ in range(PROBE_ROUNDS):
+            for name, form in forms.items():
+                start = time.perf_counter()
+                form(x)
+                best[name] = min(best[name], time.perf_counter() - start)
+    return min(best, key=best.__getitem__)

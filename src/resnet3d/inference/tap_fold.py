@@ -1,0 +1,99 @@
+"""Low-channel convolutions (the RGB or flow stem) rewritten exactly: one kernel axis's taps folded into channels.
+
+A 3-channel 7x7x7 stem leaves oneDNN's bf16 kernels mostly idle (AMX tiles want 32 input channels per tap). The
+same convolution is a 21-channel 1x7x7 one over an input whose channels are the 7 time-shifted copies of the clip
+(tap-major: channel k * C + c is channel c shifted by tap k), with the weight's time taps moved next to its input
+channels. The result is equal up to summation order; the state dict is untouched (the folded weight is a view
+of the real one, so its gradient is the real gradient).
+"""
+
+from __future__ import annotations
+
+import types
+
+import torch
+import torch.nn.functional as F
+
+MAX_FOLD_CHANNELS = 4  # RGB, RGB-D, 2-channel flow; wider inputs already fill the kernels
+
+
+def fold_axis(conv: torch.nn.Module) -> int | None:
+    """The axis (2 time, 4 width) whose taps `conv` can fold into its input channels, or None."""
+    if (not isinstance(conv, torch.nn.Conv3d) or conv.in_channels > MAX_FOLD_CHANNELS or conv.groups != 1
+            or isinstance(conv.padding, str) or conv.padding_mode != "zeros" or conv.dilation != (1, 1, 1)):
+        return None
+    if conv.kernel_size[0] > 1:
+        return 2
+    return 4 if conv.kernel_size[2] > 1 else None
+
+
+def fold_input(x: torch.Tensor, axis: int, kernel: int, stride: int, padding: int) -> torch.Tensor:
+    """`x` (N, C, T, H, W) padded along `axis`, its `kernel` taps there stacked tap-major as channels."""
+    pad = [0, 0] * (4 - axis) + [padding, padding]
+    x = F.pad(x, pad) if padding else x
+    out_len = (x.shape[axis] - kernel) // stride + 1
+    taps = []
+    for tap in range(kernel):
+        index = [slice(None)] * x.dim()
+        index[axis] = slice(tap, tap + stride * (out_len - 1) + 1, stride)
+        taps.append(x[tuple(index)])
+    return torch.cat(taps, dim=1)
+
+
+def fold_weight(weight: torch.Tensor, axis: int) -> torch.Tensor:
+    """The (O, C, kT, kH, kW) weight as (O, k * C, ...) with `axis`'s taps next to the channels (size 1 there)."""
+    out_channels, in_channels = weight.shape[:2]
+    kernel = weight.shape[axis]
+    moved = weight.movedim(axis, 1)  # (O, k, C, two other kernel axes)
+    shape = list(weight.shape)
+    shape[1], shape[axis] = kernel * in_channels, 1
+    return moved.reshape(out_channels, kernel * in_channels, *moved.shape[3:]).reshape(shape)
+
+
+def folded_geometry(conv: torch.nn.Conv3d, axis: int) -> tuple[list[int], list[int]]:
+    """Padding and stride of the folded convolution: `axis` is consumed by the fold."""
+    padding, stride = list(conv.padding), list(conv.stride)
+    padding[axis - 2], stride[axis - 2] = 0, 1
+    return padding, stride
+
+
+def folded_conv3d(conv: torch.nn.Conv3d, x: torch.Tensor, axis: int) -> torch.Tensor:
+    """`conv(x)` computed through the tap fold along `axis` (autograd reaches `conv.weight`)."""
+    k, s, p = conv.kernel_size[axis - 2], conv.stride[axis - 2], conv.padding[axis - 2]
+    weight = fold_weight(conv.weight, axis)
+    if torch.is_autocast_enabled(x.device.type):  # cast before folding: the fold then copies half the bytes
+        dtype = torch.get_autocast_dtype(x.device.type)
+        x, weight = x.to(dtype), weight.to(dtype)
+    if x.is_contiguous(memory_format=torch.channels_last_3d):
+        weight = weight.contiguous(memory_format=torch.channels_last_3d)
+    padding, stride = folded_geometry(conv, axis)
+    return F.conv3d(fold_input(x, axis, k, s, p), weight, conv.bias, stride, padding)
+
+
+AXIS_NAMES = {2: "time", 4: "width"}
+
+
+def fold_form_name(axis: int) -> str:
+    """How `chosen_forms` names the folded form."""
+    return f"taps folded along {AXIS_NAMES[axis]}"
+
+
+def fold_stems(model: torch.nn.Module) -> torch.nn.Module:
+    """Let each foldable low-channel Conv3d of a model run in its plain or folded form, whichever is faster here."""
+    for module in model.modules():
+        axis = fold_axis(module)
+        if axis is not None and not hasattr(module, "plain_forward"):
+            module.plain_forward = module.forward  # a bound method: deepcopy rebinds it to the copy
+            module.fold_along = axis
+            module.forward = types.MethodType(_fastest_stem, module)
+    return model
+
+
+def _fastest_stem(conv: torch.nn.Conv3d, x: torch.Tensor) -> torch.Tensor:
+    from resnet3d.inference.form_choice import fastest_form
+
+    forms = {"plain": conv.plain_forward, fold_form_name(conv.fold_along): lambda t: folded_conv3d(conv, t, conv.fold_along)}
+    autocast = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
+    key = ("autograd", tuple(conv.weight.shape), conv.stride, conv.padding, tuple(x.shape[1:]), x.dtype, autocast,
+           x.is_contiguous(memory_format=torch.channels_last_3d))
+    return forms[fastest_form(f"stem {conv.in_channels}->{conv.out_channels}", key, forms, x)](x)

@@ -1,0 +1,164 @@
+"""The machine-chosen convolution forms: tap-folded low-channel stems and prepacked, fused CPU convolutions.
+
+Every form must compute what the plain convolution computes (fp32 within 1e-5) and leave the state dict alone;
+which one runs is decided by timing, so the tests force each form in turn.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from resnet3d.inference import form_choice
+from resnet3d.inference.fast_path import InferenceNet, prepare_for_training
+from resnet3d.inference.packed import PackedConv, pack_convolutions, packing_available
+from resnet3d.inference.tap_fold import fold_axis, folded_conv3d
+from resnet3d.models.registry import create_model, list_models
+
+# One model per family, small; with 2-channel (flow) and strided-time stems among them.
+FAMILIES = [("resnet10", {}), ("resnet2p1d10", {}), ("preact_resnet10", {}), ("wide_resnet50", {"k": 1}),
+            ("resnext50", {"cardinality": 8}), ("densenet121", {"growth_rate": 8, "num_init_features": 16}),
+            ("resnet10_2d", {}), ("resnet10", {"n_input_channels": 2, "conv1_t_stride": 2}),
+            ("resnet2p1d10", {"n_input_channels": 2, "conv1_t_size": 5})]
+
+
+@pytest.fixture
+def forced_form(monkeypatch):
+    """force(name): the probe picks 'plain' or the folded form instead of timing them."""
+    def force(which: str) -> None:
+        form_choice._CHOICES.clear()
+        form_choice._REPORT.clear()
+        monkeypatch.setattr(form_choice, "_probe", lambda forms, x: "plain" if which == "plain" else list(forms)[-1])
+    yield force
+    form_choice._CHOICES.clear()
+    form_choice._REPORT.clear()
+
+
+def _with_running_stats(model: torch.nn.Module) -> torch.nn.Module:
+    torch.manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm3d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+def _relative(got: torch.Tensor, expected: torch.Tensor) -> float:
+    return ((got - expected).norm() / expected.norm()).item()
+
+
+def _stems(model: torch.nn.Module) -> list[torch.nn.Conv3d]:
+    return [m for m in model.modules() if fold_axis(m) is not None]
+
+
+def test_every_registered_architecture_has_exactly_its_stem_foldable():
+    for name in list_models():
+        with torch.device("meta"):  # shapes only: building resnet200 for real takes seconds
+            stems = _stems(create_model(name, num_classes=3))
+        # R(2+1)D factorises its stem (conv1_s 1x7x7 from the clip, then conv1_t from 110 channels): one either way
+        assert len(stems) == 1 and stems[0].in_channels == 3, name
+
+
+@pytest.mark.parametrize("name, options", FAMILIES)
+def test_folded_stem_equals_the_plain_convolution_with_its_weight_gradient(name, options):
+    torch.manual_seed(0)
+    (conv,) = _stems(create_model(name, num_classes=3, **options))
+    x = torch.randn(2, conv.in_channels, 9, 20, 22)
+    grad = torch.randn_like(conv(x))
+    plain = torch.autograd.grad((conv(x) * grad).sum(), conv.weight)[0]
+    out = folded_conv3d(conv, x, fold_axis(conv))
+    folded = torch.autograd.grad((out * grad).sum(), conv.weight)[0]
+    torch.testing.assert_close(out, conv(x), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(folded, plain, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.skipif(not packing_available(), reason="this torch build has no oneDNN fused convolution")
+@pytest.mark.parametrize("which", ["plain", "folded"])
+@pytest.mark.parametrize("name, options", FAMILIES)
+def test_packed_network_gives_the_logits_of_the_plain_one(forced_form, which, name, options):
+    forced_form(which)
+    torch.manual_seed(0)
+    model = _with_running_stats(create_model(name, num_classes=5, **options))
+    x = torch.randn(2, model.arch_options.get("n_input_channels", 3), 16, 32, 32)
+    before = copy.deepcopy(model.state_dict())
+    with torch.no_grad():
+        expected = InferenceNet(model)(x)
+        net = InferenceNet(model, pack=True)
+        assert _relative(net(x), expected) < 1e-5
+        assert _relative(net(x[:1]), expected[:1]) < 1e-5  # another batch size than the first call's
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    chosen = form_choice.chosen_forms()
+    assert chosen and all(v == "plain" for v in chosen.values()) == (which == "plain")
+
+
+@pytest.mark.skipif(not packing_available(), reason="this torch build has no oneDNN fused convolution")
+def test_packing_fuses_every_relu_and_residual_add_of_r3d18():
+    net = InferenceNet(create_model("resnet18", num_classes=5).eval(), pack=True)
+    fused = [m.fuse for m in net.modules() if isinstance(m, PackedConv)]
+    # stem + 8 first block convs end in a ReLU, 8 second ones in add+ReLU, 3 downsample shortcuts in nothing
+    assert (fused.count("relu"), fused.count("add_relu"), fused.count("none")) == (9, 8, 3)
+    nodes = list(net.body.graph.nodes)
+    assert not [n for n in nodes if n.op == "call_function" and "add" in str(n.target)]
+    assert not [m for m in net.modules() if isinstance(m, (torch.nn.ReLU, torch.nn.Conv3d))]
+
+
+@pytest.mark.skipif(not packing_available(), reason="this torch build has no oneDNN fused convolution")
+def test_packed_bf16_one_frame_clip_is_finite_and_close_to_fp32(forced_form):
+    forced_form("plain")  # the plain stem meets a 1-frame input with 3 frames of padding each side
+    model = _with_running_stats(create_model("resnet10", num_classes=5, widen_factor=0.5))
+    x = torch.randn(2, 3, 1, 32, 32)
+    with torch.no_grad():
+        expected = InferenceNet(model)(x)
+        got = InferenceNet(model, torch.bfloat16, pack=True)(x)
+    assert torch.isfinite(got).all()
+    assert (got - expected).norm() / expected.norm() < 3e-2
+
+
+@pytest.mark.parametrize("which", ["plain", "folded"])
+def test_training_stem_form_keeps_gradients_and_state_dict(forced_form, which):
+    forced_form(which)
+    torch.manual_seed(0)
+    reference = create_model("resnet10", num_classes=4, widen_factor=0.25)
+    model = prepare_for_training(copy.deepcopy(reference), "cpu")
+    assert model.state_dict().keys() == reference.state_dict().keys()
+    x, g = torch.randn(2, 3, 8, 32, 32), torch.randn(2, 4)
+    for net in (reference, model):  # eval-mode BN and a linear loss: well-conditioned, so fp32 agrees to ~1e-6
+        (net.eval()(x.contiguous(memory_format=torch.channels_last_3d)) * g).sum().backward()
+    assert _relative(model.conv1.weight.grad, reference.conv1.weight.grad) < 1e-5
+    assert form_choice.chosen_forms()["stem 3->16"] == ("plain" if which == "plain" else "taps folded along time")
+
+
+def test_a_copy_of_a_prepared_model_runs_its_own_stem_weights(forced_form):
+    forced_form("folded")
+    model = prepare_for_training(create_model("resnet10", num_classes=4, widen_factor=0.25), "cpu").eval()
+    twin = copy.deepcopy(model)
+    with torch.no_grad():
+        twin.conv1.weight.zero_()
+        x = torch.randn(1, 3, 8, 32, 32)
+        assert twin.conv1(x).abs().max() == 0 and model.conv1(x).abs().max() > 0
+
+
+def test_the_probe_keeps_the_faster_form_once_per_key(monkeypatch):
+    form_choice._CHOICES.clear()
+    calls = {"slow": 0, "fast": 0}
+
+    def slow(x):
+        calls["slow"] += 1
+        torch.ones(1)  # never faster than the fast form below by the margin this sleep adds
+        import time
+        time.sleep(0.02)
+        return x
+
+    def fast(x):
+        calls["fast"] += 1
+        return x
+
+    x = torch.zeros(1)
+    assert form_choice.fastest_form("layer", "key", {"slow": slow, "fast": fast}, x) == "fast"
+    probed = dict(calls)
+    assert form_choice.fastest_form("layer", "key", {"slow": slow, "fast": fast}, x) == "fast"
+    assert calls == probed == {"slow": 1 + form_choice.PROBE_ROUNDS, "fast": 1 + form_choice.PROBE_ROUNDS}
+    assert form_choice.chosen_forms()["layer"] == "fast"
+    form_choice._CHOICES.clear()

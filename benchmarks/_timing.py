@@ -48,12 +48,11 @@ def child(kind: str, spec: dict) -> dict:
     """Run `kind` with `spec` in a fresh Python process; its last stdout line is the JSON result."""
     with tempfile.TemporaryDirectory() as cache:  # a cold inductor cache: every round compiles like the first
         env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}
-        start = time.perf_counter()
         proc = subprocess.run([sys.executable, str(ENTRY), "--child", kind, json.dumps(spec)],
                               capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"{kind} {spec} failed:\n{proc.stderr[-3000:]}")
-    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "process_s": time.perf_counter() - start}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def model_flops(arch: str, frames: int, size: int) -> tuple[float, float]:

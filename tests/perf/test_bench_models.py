@@ -157,4 +157,23 @@ def test_a_child_process_returns_its_per_call_times():
             "size": 16, "warmup": 1, "reps": 3}
     result = child("model", spec)
     assert len(result["times"]) == 3 and all(t > 0 for t in result["times"])
-    assert result["peak_mib"] > 0 and result["process_s"] > 0
+    assert result["peak_mib"] > 0 and result["first_s"] > 0
+
+
+def test_every_child_process_gets_an_empty_inductor_cache(monkeypatch):
+    import subprocess
+
+    import _timing
+
+    seen = []
+
+    def fake_run(cmd, env, **kwargs):
+        cache = Path(env["TORCHINDUCTOR_CACHE_DIR"])
+        seen.append((cache, sorted(cache.iterdir())))
+        return subprocess.CompletedProcess(cmd, 0, stdout='progress\n{"times": [0.5]}\n', stderr="")
+
+    monkeypatch.setattr(_timing.subprocess, "run", fake_run)
+    assert child("model", {}) == child("model", {}) == {"times": [0.5]}  # the last stdout line
+    (first, first_files), (second, second_files) = seen
+    assert first != second and first_files == second_files == []
+    assert not first.exists()  # removed after the process

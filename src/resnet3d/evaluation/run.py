@@ -113,7 +113,8 @@ def _prepare(checkpoint: str, data: str, root: str | None, request: EvalRequest)
 
     from resnet3d.data.datasets import MultiViewDataset, collate_views
     from resnet3d.inference import banner
-    from resnet3d.inference.fast_path import default_device, prepare_for_inference, resolve_precision
+    from resnet3d.inference.fast_path import default_device, prepare_for_inference
+    from resnet3d.inference.machine import choose_precision
     from resnet3d.inference.predict import load_protocol
 
     device = default_device(request.device)
@@ -127,9 +128,10 @@ def _prepare(checkpoint: str, data: str, root: str | None, request: EvalRequest)
     loader = DataLoader(dataset, batch_size=max(1, request.batch_size // views), collate_fn=collate_views,
                         num_workers=request.workers, pin_memory=device.type == "cuda")
     model = prepare_for_inference(network, device, precision=request.precision, compile=request.compile)
-    precision = resolve_precision(request.precision, device)
-    facts = banner.inference_facts(network, meta, checkpoint, precision=precision, requested=request.precision,
-                                   device=device, frames=windowing.clip_length, size=transform.input_size,
+    choice = choose_precision(request.precision, device)
+    precision = choice.precision
+    facts = banner.inference_facts(network, meta, checkpoint, precision=choice, device=device,
+                                   frames=windowing.clip_length, size=transform.input_size,
                                    videos={request.subset: len(subset)})
     if not request.quiet:
         print(banner.format_banner("resnet3d eval", facts), file=sys.stderr)

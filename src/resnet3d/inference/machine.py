@@ -1,10 +1,11 @@
 """The machine a command runs on: the CPU kind from its flags, the GPU, and the precision `auto` picks there, and why.
 
-The rule for `auto` on CPU was measured (fp32 against bf16 autocast, one 64->64 3x3x3 convolution on a
-4x64x8x28x28 channels_last_3d batch, forward and forward+backward, 2 threads, docs/training.md): with native bf16
-dot products (AVX-512 BF16) bf16 ran 1.4-1.9x fp32; with oneDNN capped to plain AVX-512 (ONEDNN_MAX_CPU_ISA=
-AVX512_CORE, as on Skylake/Cascade Lake Xeons) bf16 is emulated and ran 0.35x; capped to AVX2 it fell to a
-reference path at 0.02x. AMX runs bf16 on its tiles (the issue's Xeon: bf16 matmul 640-1200 GFLOP/s, fp32 205).
+The rule for `auto` on CPU was measured on the 2-core Zen 5 (AVX-512 BF16), with oneDNN capped by ONEDNN_MAX_CPU_ISA
+to stand for the other kinds (docs/training.md, "Precision and speed"): bf16 against fp32, timed in alternation,
+for an R3D-18 eval forward (4x3x8x56x56) and one 64->64 3x3x3 convolution (forward and forward+backward). With
+native bf16 dot products bf16 ran 1.8-2.0x fp32; capped to plain AVX-512 (AVX512_CORE: Skylake/Cascade Lake
+Xeons) oneDNN emulates bf16: 0.5x (model), 0.36x (convolution); capped to AVX2 the convolution fell to a reference
+path at 0.02-0.04x. AMX runs bf16 on its tiles (the issue's Xeon: bf16 matmul 640-1200 GFLOP/s, fp32 205).
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ _CPUINFO = Path("/proc/cpuinfo")
 _AUTO_CPU = {
     "amx": ("bf16", "AMX CPU, bf16 convolutions run on the AMX tiles"),
     "avx512_bf16": ("bf16", "AVX-512 BF16 CPU, bf16 dot products are native"),
-    "avx512": ("fp32", "AVX-512 CPU without BF16, bf16 would be emulated (measured 0.35x fp32)"),
-    "avx2": ("fp32", "AVX2 CPU without bf16 dot products, bf16 would be emulated (measured 0.02x fp32)"),
+    "avx512": ("fp32", "AVX-512 CPU without BF16, bf16 would be emulated (measured 0.5x fp32)"),
+    "avx2": ("fp32", "AVX2 CPU without bf16 dot products, bf16 would be emulated (measured 0.03x fp32)"),
 }
 
 
@@ -68,7 +69,7 @@ def gpu_supports_bf16(device: torch.device) -> bool:
 
 
 def _onednn_bf16() -> bool:
-    """oneDNN's own bf16 check; on x86 it is also true for plain AVX-512, where bf16 is emulated."""
+    """oneDNN's own bf16 check; on x86 it is also true for plain AVX-512, where bf16 is emulated (the old rule)."""
     try:
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):

@@ -20,7 +20,6 @@ import torch
 
 from resnet3d.inference.precisions import PRECISIONS
 
-CPU_KINDS = ("amx", "avx512_bf16", "avx512", "avx2", "other")
 _AVX512_CORE = {"avx512f", "avx512bw", "avx512vl", "avx512dq"}  # what oneDNN calls avx512_core
 _CPUINFO = Path("/proc/cpuinfo")
 
@@ -34,7 +33,7 @@ _AUTO_CPU = {
 
 
 def classify_cpu(flags: set[str]) -> str:
-    """The CPU kind (one of CPU_KINDS) that a set of /proc/cpuinfo flags describes."""
+    """The CPU kind (amx, avx512_bf16, avx512, avx2 or other) that a set of /proc/cpuinfo flags describes."""
     if {"amx_bf16", "amx_tile"} <= flags:
         return "amx"
     if "avx512_bf16" in flags and _AVX512_CORE <= flags:

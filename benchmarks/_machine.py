@@ -12,24 +12,11 @@ from pathlib import Path
 SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")
 
 
-def cpu_kind(flags: set[str]) -> str:
-    """The CPU kind that decides the fast path, from /proc/cpuinfo flags: AMX, AVX-512 BF16, AVX-512, AVX2, other."""
-    if "amx_bf16" in flags:
-        return "AMX (amx_bf16)"
-    if "avx512_bf16" in flags:
-        return "AVX-512 BF16 (no AMX)"
-    if "avx512f" in flags:
-        return "AVX-512 (no BF16)"
-    if "avx2" in flags:
-        return "AVX2"
-    return "other"
-
-
 def machine_lines(device: str) -> list[str]:
     """CPU model and kind, the SIMD flags, torch build and threads, the GPU if used, load average."""
     import torch
 
-    from resnet3d.inference.fast_path import cpu_supports_bf16
+    from resnet3d.inference.machine import KIND_LABELS, cpu_kind, cpu_supports_bf16, gpu_supports_bf16
 
     info = cpuinfo()
     flags = set(info.get("flags", "").split())
@@ -38,10 +25,10 @@ def machine_lines(device: str) -> list[str]:
     if device == "cuda":
         props = torch.cuda.get_device_properties(0)
         gpu = [f"gpu      {props.name}, {props.total_memory / 2**30:.0f} GiB, CUDA {torch.version.cuda}, "
-               f"cuDNN {torch.backends.cudnn.version()}, bf16: {'yes' if torch.cuda.is_bf16_supported() else 'no'}"]
+               f"cuDNN {torch.backends.cudnn.version()}, bf16: {'yes' if gpu_supports_bf16(torch.device('cuda')) else 'no'}"]
     return [
         f"cpu      {info.get('model name', platform.processor())} ({os.cpu_count()} logical cpus)",
-        f"kind     {cpu_kind(flags)}",
+        f"kind     {KIND_LABELS[cpu_kind()]}",
         "flags    " + " ".join(f"{f}:{'yes' if f in flags else 'no'}" for f in SIMD_FLAGS),
         f"torch    {torch.__version__}, oneDNN {onednn.group(1) if onednn else '?'}, capability "
         f"{torch.backends.cpu.get_cpu_capability()}, intra-op threads {torch.get_num_threads()}, "

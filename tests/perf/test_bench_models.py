@@ -13,29 +13,15 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import bench_models  # noqa: E402
-from _machine import cpu_kind, cpuinfo, machine_lines  # noqa: E402
+from _machine import machine_lines  # noqa: E402
 from _report import Row, build_rows, data_share, model_table, peaks_of, probe_report, spread_warnings  # noqa: E402
 from _timing import alternation_order, child, run_alternation  # noqa: E402
 
-SAPPHIRE_RAPIDS = {"avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8"}
-ZEN5 = {"avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni"}
-SKYLAKE_X = {"avx2", "fma", "avx512f", "avx512dq", "avx512bw"}
-HASWELL = {"avx", "avx2", "fma"}
-GRAVITON = {"fp", "asimd", "sve", "bf16"}
-
-
-@pytest.mark.parametrize("flags, kind", [
-    (SAPPHIRE_RAPIDS, "AMX (amx_bf16)"), (ZEN5, "AVX-512 BF16 (no AMX)"), (SKYLAKE_X, "AVX-512 (no BF16)"),
-    (HASWELL, "AVX2"), (GRAVITON, "other"), (set(), "other"),
-    (SKYLAKE_X | {"amx_tile"}, "AVX-512 (no BF16)"),  # tiles without the bf16 unit do not make an AMX bf16 path
-])
-def test_cpu_kind_classifies_flag_sets(flags, kind):
-    assert cpu_kind(flags) == kind
+from resnet3d.inference.machine import KIND_LABELS, cpu_kind
 
 
 def test_the_header_names_this_machines_kind():
-    lines = machine_lines("cpu")
-    assert f"kind     {cpu_kind(set(cpuinfo().get('flags', '').split()))}" in lines
+    assert f"kind     {KIND_LABELS[cpu_kind()]}" in machine_lines("cpu")
 
 
 def test_paths_alternate_and_reverse_every_other_round():

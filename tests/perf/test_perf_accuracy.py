@@ -17,7 +17,8 @@ from resnet3d.data import synth
 from resnet3d.data.datasets import MultiViewDataset
 from resnet3d.data.index import VideoIndex
 from resnet3d.data.transforms import build_eval_transform
-from resnet3d.inference.fast_path import cpu_supports_bf16, prepare_for_inference, resolve_precision
+from resnet3d.inference.fast_path import prepare_for_inference, resolve_precision
+from resnet3d.inference.machine import cpu_supports_bf16
 from resnet3d.inference.packed import PackedConv
 from resnet3d.inference.predict import InferenceModel
 from resnet3d.models.registry import create_model

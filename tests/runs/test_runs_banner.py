@@ -11,7 +11,7 @@ import yaml
 from runs_helpers import tiny_overrides
 
 from resnet3d.cli import main
-from resnet3d.inference.fast_path import resolve_precision
+from resnet3d.inference import machine
 from resnet3d.models.checkpoint import ModelMeta, load_model, read_checkpoint, save_model
 from resnet3d.models.complexity import count_params, model_complexity
 from resnet3d.models.registry import create_model
@@ -40,15 +40,28 @@ def _config_facts(path) -> dict:
     return yaml.safe_load("\n".join(block))["run_facts"]
 
 
-def test_train_banner_and_the_same_facts_in_three_files(finetuned, run_index, capsys):
+PACKED = "oneDNN, weights prepacked once, ReLU and residual adds fused"
+VALIDATION_PACKED = f" (validation: {PACKED})"
+TIMED_STEM = "plain or taps folded, whichever times faster at the first batch"
+
+
+def _host(kind: str) -> dict:
+    return {"cpu": kind, "cpu_name": machine.cpu_name(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "threads": torch.get_num_threads()}
+
+
+def test_train_banner_and_the_same_facts_in_three_files(finetuned, run_index, capsys, monkeypatch):
     pretrained, run, overrides = finetuned
+    monkeypatch.setattr(machine, "cpu_kind", lambda: "avx2")  # auto -> fp32, whatever this CPU is
     assert main(["train", "--pretrained", str(pretrained), *overrides]) == 0
     out = capsys.readouterr().out
     model, _ = load_model(run / "checkpoints/last.pth")
-    precision = resolve_precision("auto", torch.device("cpu"))
+    reason = "auto: AVX2 CPU without bf16 dot products, bf16 would be emulated (measured 0.03x fp32)"
     expected = {
-        "precision": precision, "precision_requested": "auto", "layout": "channels_last_3d", "device": "cpu",
-        "world_size": 1, "videos": {"training": 6, "validation": 3}, "arch": "resnet10", "classes": 3,
+        "machine": _host("avx2"),
+        "fast_path": {"precision": "fp32", "requested": "auto", "reason": reason, "layout": "channels_last_3d",
+                      "convolutions": f"eager{VALIDATION_PACKED}", "stem": TIMED_STEM},
+        "device": "cpu", "world_size": 1, "videos": {"training": 6, "validation": 3}, "arch": "resnet10", "classes": 3,
         "params": count_params(model),
         "trainable_params": sum(p.numel() for n, p in model.named_parameters() if n.startswith(("layer4.", "fc."))),
         "gmacs_per_clip": round(model_complexity("resnet10", 3, 4, 16, widen_factor=0.125).macs / 1e9, 6),
@@ -58,15 +71,22 @@ def test_train_banner_and_the_same_facts_in_three_files(finetuned, run_index, ca
                     "frozen": ["conv1", "bn1", "layer1", "layer2", "layer3"]},
     }
     assert _config_facts(run / "config.yaml") == expected
+    # the files written after the first batch also name the stem form the timing chose
+    chosen = json.loads((run / "summary.json").read_text())["run"]["fast_path"].pop("chosen")
+    assert chosen == {"conv1": chosen["conv1"]} and chosen["conv1"] in ("plain", "taps folded along time")
+    expected["fast_path"]["chosen"] = chosen
     assert json.loads((run / "summary.json").read_text())["run"] == expected
     assert read_checkpoint(run / "checkpoints/last.pth")["run"] == expected
-    banner = [line for line in out.splitlines() if line.startswith(("resnet3d train ", "running ", "videos ",
-                                                                    "weights "))]
+    banner = [line for line in out.splitlines() if line.startswith(("resnet3d train ", "machine ", "running ",
+                                                                    "convolutions ", "videos ", "weights "))]
     assert banner == [
         f"resnet3d train  resnet10 (3 classes), {expected['params'] / 1e6:.2f} M params "
         f"({expected['trainable_params'] / 1e6:.2f} M trainable), {expected['gmacs_per_clip']:.3f} GMACs per "
         "3x4x16x16 clip",
-        f"running         {precision} (asked: auto), channels_last_3d, cpu, world size 1",
+        f"machine         avx2 CPU ({machine.cpu_name()}, torch {torch.backends.cpu.get_cpu_capability()}), "
+        f"{torch.get_num_threads()} threads",
+        f"running         fp32 ({reason}), channels_last_3d, cpu, world size 1",
+        f"convolutions    eager{VALIDATION_PACKED}; stem: {TIMED_STEM}",
         "videos          6 training, 3 validation",
         f"weights         {pretrained} (resnet3d): all tensors kept but the head, head replaced (5 -> 3 classes), "
         "conv1..layer3 frozen",
@@ -91,8 +111,13 @@ def test_inference_commands_print_the_banner_once(finetuned, run_index, tmp_path
         "clip"]
     videos = {"eval": "3 validation", "predict": "1 files", "features": "1 videos"}[command]
     assert "running         fp32 (asked: fp32), channels_last_3d, cpu, world size 1" in err
+    assert f"machine         {machine.format_machine(_host(machine.cpu_kind()))}" in err
     assert f"videos          {videos}" in err
     if command == "eval":
         facts = json.loads((tmp_path / "e/results.json").read_text())["run"]
-        assert (facts["precision"], facts["videos"], facts["weights"]) == (
-            "fp32", {"validation": 3}, {"checkpoint": checkpoint, "format": "resnet3d train"})
+        assert (facts["machine"], facts["fast_path"], facts["videos"], facts["weights"]) == (
+            _host(machine.cpu_kind()),
+            {"precision": "fp32", "requested": "fp32", "reason": "asked: fp32", "layout": "channels_last_3d",
+             "convolutions": PACKED, "stem": TIMED_STEM, "chosen": {"body.model.conv1": facts["fast_path"]["chosen"][
+                 "body.model.conv1"]}},
+            {"validation": 3}, {"checkpoint": checkpoint, "format": "resnet3d train"})

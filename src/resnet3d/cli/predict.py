@@ -27,7 +27,8 @@ def add_inference_args(p: argparse.ArgumentParser, *, stride_help: str) -> None:
     g = p.add_argument_group("speed")
     g.add_argument("--batch-size", type=int, default=8, help="clips per forward pass (default: 8; keep >= 2 on CPU)")
     g.add_argument("--precision", default="auto", choices=list(PRECISIONS),
-                   help="auto: bf16 autocast where the CPU/GPU supports it, else fp32 (default: auto)")
+                   help="auto: bf16 on AMX / AVX-512 BF16 CPUs and bf16 GPUs, fp32 on other CPUs, fp16 on "
+                        "older GPUs; the banner says why (default: auto)")
     g.add_argument("--compile", action="store_true",
                    help="torch.compile with inductor freezing (fastest on CPU after a warm-up per input shape)")
     g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)")

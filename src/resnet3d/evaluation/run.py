@@ -85,6 +85,7 @@ def evaluate_checkpoint(checkpoint: str, data: str, root: str | None, out: Path,
 
     from resnet3d.evaluation.multiview import evaluate
     from resnet3d.evaluation.results import results_document, write_results
+    from resnet3d.inference import banner
     from resnet3d.inference.predict import format_cost
 
     setup = _prepare(checkpoint, data, root, request)
@@ -101,7 +102,7 @@ def evaluate_checkpoint(checkpoint: str, data: str, root: str | None, out: Path,
                                checkpoint=str(checkpoint))
     doc["videos"]["broken_files"] = dataset.bad_files.lines
     doc["wall_time_s"] = round(wall, 2)
-    doc["run"] = setup["facts"]
+    doc["run"] = banner.with_chosen_forms(setup["facts"], setup["model"])
     write_results(out, doc, cm, result, dataset.video_ids, class_names, request.top_k)
     print(format_eval_summary(doc, out, format_cost(cost)), file=sys.stderr if request.quiet else sys.stdout)
     return StreamEval(result, dataset.video_ids, class_names, doc)
@@ -113,7 +114,8 @@ def _prepare(checkpoint: str, data: str, root: str | None, request: EvalRequest)
 
     from resnet3d.data.datasets import MultiViewDataset, collate_views
     from resnet3d.inference import banner
-    from resnet3d.inference.fast_path import default_device, prepare_for_inference, resolve_precision
+    from resnet3d.inference.fast_path import default_device, prepare_for_inference
+    from resnet3d.inference.machine import choose_precision
     from resnet3d.inference.predict import load_protocol
 
     device = default_device(request.device)
@@ -127,10 +129,11 @@ def _prepare(checkpoint: str, data: str, root: str | None, request: EvalRequest)
     loader = DataLoader(dataset, batch_size=max(1, request.batch_size // views), collate_fn=collate_views,
                         num_workers=request.workers, pin_memory=device.type == "cuda")
     model = prepare_for_inference(network, device, precision=request.precision, compile=request.compile)
-    precision = resolve_precision(request.precision, device)
-    facts = banner.inference_facts(network, meta, checkpoint, precision=precision, requested=request.precision,
-                                   device=device, frames=windowing.clip_length, size=transform.input_size,
-                                   videos={request.subset: len(subset)})
+    choice = choose_precision(request.precision, device)
+    precision = choice.precision
+    facts = banner.inference_facts(network, meta, checkpoint, precision=choice, device=device,
+                                   frames=windowing.clip_length, size=transform.input_size,
+                                   videos={request.subset: len(subset)}, compiled=request.compile)
     if not request.quiet:
         print(banner.format_banner("resnet3d eval", facts), file=sys.stderr)
     return {"device": device, "network": network, "model": model, "dataset": dataset, "loader": loader,

@@ -1,7 +1,8 @@
 """The start-up banner of the long commands: what a run really uses, printed once and kept with its results.
 
-The same facts (resolved precision and layout, device and world size, videos per subset, parameters and GMACs,
-where the weights came from) go into the banner, config.yaml, summary.json and the checkpoints of a training run.
+The same facts (the machine, the fast path taken there: precision with the reason, layout; device and world size,
+videos per subset, parameters and GMACs, where the weights came from) go into the banner, config.yaml,
+summary.json and the checkpoints of a training run.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ import torch
 import yaml
 
 from resnet3d.inference.fast_path import has_5d_weights
+from resnet3d.inference.form_choice import chosen_forms
+from resnet3d.inference.machine import PrecisionChoice, choose_precision, format_machine, machine_facts
+from resnet3d.inference.packed import packing_available
+from resnet3d.inference.tap_fold import fold_axis
 
 
 def model_facts(network: torch.nn.Module, frames: int, size: int) -> dict[str, Any]:
@@ -25,13 +30,36 @@ def model_facts(network: torch.nn.Module, frames: int, size: int) -> dict[str, A
             "clip": [network.arch_options.get("n_input_channels", 3), frames, size, size]}
 
 
-def run_facts(network: torch.nn.Module, *, precision: str, requested: str, channels_last: bool, device: Any,
-              world_size: int, videos: dict[str, int], frames: int, size: int, weights: dict[str, Any]) -> dict:
+def run_facts(network: torch.nn.Module, *, precision: PrecisionChoice, channels_last: bool, device: Any,
+              world_size: int, videos: dict[str, int], frames: int, size: int, weights: dict[str, Any],
+              inference: bool = False, compiled: bool = False) -> dict:
     """Everything the banner shows, as a JSON-friendly dict."""
-    return {"precision": precision, "precision_requested": requested,
-            "layout": "channels_last_3d" if channels_last and has_5d_weights(network) else "contiguous",
+    return {"machine": machine_facts(torch.device(device)),
+            "fast_path": fast_path_facts(network, precision, channels_last, device, inference=inference,
+                                         compiled=compiled),
             "device": str(device), "world_size": world_size, "videos": dict(videos),
             **model_facts(network, frames, size), "weights": weights}
+
+
+def fast_path_facts(network: torch.nn.Module, precision: PrecisionChoice, channels_last: bool, device: Any,
+                    *, inference: bool, compiled: bool = False) -> dict[str, Any]:
+    """How the network runs here: precision (asked, chosen, why), layout, convolution kind, how the stem is picked."""
+    cpu = torch.device(device).type == "cpu"
+    packed = "oneDNN, weights prepacked once, ReLU and residual adds fused" if cpu and packing_available() else ""
+    convolutions = (packed or "eager") if inference else "eager" + (f" (validation: {packed})" if packed else "")
+    if compiled:
+        return {"precision": precision.precision, "requested": precision.requested, "reason": precision.reason,
+                "layout": "channels_last_3d", "convolutions": "torch.compile, inductor freezing", "stem": "plain"}
+    timed = cpu and any(fold_axis(m) is not None for m in network.modules())
+    return {"precision": precision.precision, "requested": precision.requested, "reason": precision.reason,
+            "layout": "channels_last_3d" if channels_last and has_5d_weights(network) else "contiguous",
+            "convolutions": convolutions,
+            "stem": "plain or taps folded, whichever times faster at the first batch" if timed else "plain"}
+
+
+def with_chosen_forms(facts: dict, model: torch.nn.Module) -> dict:
+    """`facts` with the forms the timed layers of `model` chose (for the files written once it has run)."""
+    return {**facts, "fast_path": {**facts["fast_path"], "chosen": chosen_forms(model)}}
 
 
 def pretrained_facts(path: Any, meta: Any, num_classes: int, replaced: bool, options: dict) -> dict[str, Any]:
@@ -41,30 +69,33 @@ def pretrained_facts(path: Any, meta: Any, num_classes: int, replaced: bool, opt
             "options_set": dict(options), "frozen": []}
 
 
-def inference_facts(network: torch.nn.Module, meta: Any, checkpoint: Any, *, precision: str, requested: str,
-                    device: Any, frames: int, size: int, videos: dict[str, int]) -> dict:
+def inference_facts(network: torch.nn.Module, meta: Any, checkpoint: Any, *, precision: PrecisionChoice,
+                    device: Any, frames: int, size: int, videos: dict[str, int], compiled: bool = False) -> dict:
     """The facts of eval, predict and features (one process, channels_last_3d as InferenceNet runs it)."""
-    return run_facts(network, precision=precision, requested=requested, channels_last=True, device=device,
+    return run_facts(network, precision=precision, channels_last=True, device=device,
                      world_size=1, videos=videos, frames=frames, size=size,
-                     weights={"checkpoint": str(checkpoint), "format": meta.source})
+                     weights={"checkpoint": str(checkpoint), "format": meta.source}, inference=True, compiled=compiled)
 
 
 def setup_facts(setup: Any, checkpoint: Any, requested: str, videos: dict[str, int]) -> dict:
     """`inference_facts` of a predict/features `InferenceSetup`."""
-    return inference_facts(setup.network, setup.meta, checkpoint, precision=setup.model.precision,
-                           requested=requested, device=setup.model.device, frames=setup.windowing.clip_length,
-                           size=setup.transform.input_size, videos=videos)
+    return inference_facts(setup.network, setup.meta, checkpoint,
+                           precision=choose_precision(requested, setup.model.device), device=setup.model.device,
+                           frames=setup.windowing.clip_length, size=setup.transform.input_size, videos=videos,
+                           compiled=setup.model.compiled)
 
 
 def format_banner(command: str, facts: dict) -> str:
-    """A few lines: model and cost, precision/layout/device, data, weights."""
-    w = facts["weights"]
+    """A few lines: model and cost, machine, precision (and why)/layout/device, data, weights."""
+    w, fast = facts["weights"], facts["fast_path"]
     params, trainable = facts["params"], facts["trainable_params"]
     lines = [f"{command:<15} {facts['arch']} ({facts['classes']} classes), {params / 1e6:.2f} M params"
              + (f" ({trainable / 1e6:.2f} M trainable)" if trainable != params else "")
              + f", {facts['gmacs_per_clip']:.3f} GMACs per {'x'.join(map(str, facts['clip']))} clip",
-             f"{'running':<15} {facts['precision']} (asked: {facts['precision_requested']}), {facts['layout']}, "
-             f"{facts['device']}, world size {facts['world_size']}",
+             f"{'machine':<15} {format_machine(facts['machine'])}",
+             f"{'running':<15} {fast['precision']} ({fast['reason']}), {fast['layout']}, {facts['device']}, "
+             f"world size {facts['world_size']}",
+             f"{'convolutions':<15} {fast['convolutions']}; stem: {fast['stem']}",
              f"{'videos':<15} " + ", ".join(f"{n} {subset}" for subset, n in facts["videos"].items())]
     if "pretrained" in w:
         options = ", ".join(f"{k}={v}" for k, v in w["options_set"].items())

@@ -9,7 +9,7 @@ from typing import ContextManager
 
 import torch
 
-from resnet3d.inference.precisions import PRECISIONS
+from resnet3d.inference.machine import choose_precision
 from resnet3d.inference.tap_fold import fold_stems
 
 
@@ -18,25 +18,9 @@ def default_device(name: str | None = None) -> torch.device:
     return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
-def cpu_supports_bf16() -> bool:
-    """True when this CPU has native bf16 dot products (AVX-512 BF16 or AMX), where bf16 autocast pays."""
-    try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """Turn 'auto' into a concrete precision for `device`; reject fp16 on CPU (no native path, ~100x slower)."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
-    if precision == "auto":
-        if device.type == "cuda":
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        return "bf16" if cpu_supports_bf16() else "fp32"
-    if precision == "fp16" and device.type != "cuda":
-        raise ValueError("precision fp16 is only supported on CUDA; use bf16 or fp32 on CPU")
-    return precision
+    """Turn 'auto' into a concrete precision for `device` (machine.choose_precision says why); fp16 on CPU fails."""
+    return choose_precision(precision, device).precision
 
 
 def autocast(precision: str, device: torch.device) -> ContextManager:

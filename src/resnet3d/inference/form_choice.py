@@ -2,7 +2,7 @@
 
 Which form wins depends on the CPU (AMX, AVX-512 BF16, neither), the dtype and the input shape, and the host is
 noisy, so the forms are timed in alternation (ABAB...) after a warm-up call each and the best time of each is
-compared. Every choice is kept for the banner (`chosen_forms`).
+compared. The layer keeps the name of the form it runs (`chosen_form`), which the run's files record.
 """
 
 from __future__ import annotations
@@ -15,22 +15,22 @@ import torch
 PROBE_ROUNDS = 3
 
 _CHOICES: dict[Hashable, str] = {}
-_REPORT: dict[str, str] = {}
 
 
-def fastest_form(layer: str, key: Hashable, forms: dict[str, Callable[[torch.Tensor], torch.Tensor]],
+def fastest_form(layer: torch.nn.Module, key: Hashable, forms: dict[str, Callable[[torch.Tensor], torch.Tensor]],
                  x: torch.Tensor) -> str:
     """The name of the fastest of `forms` on `x` (timed without gradients the first time `key` is seen)."""
     choice = _CHOICES.get(key)
     if choice is None:
         choice = _CHOICES[key] = _probe(forms, x)
-        _REPORT[layer] = choice
+    if getattr(layer, "chosen_form", None) != choice:
+        layer.chosen_form = choice
     return choice
 
 
-def chosen_forms() -> dict[str, str]:
-    """Layer -> form chosen so far in this process (e.g. {'stem': 'folded along time'})."""
-    return dict(_REPORT)
+def chosen_forms(model: torch.nn.Module) -> dict[str, str]:
+    """Module name -> the form each timed layer of `model` runs, e.g. {'conv1': 'taps folded along time'}."""
+    return {name: m.chosen_form for name, m in model.named_modules() if getattr(m, "chosen_form", None)}
 
 
 def _probe(forms: dict[str, Callable[[torch.Tensor], torch.Tensor]], x: torch.Tensor) -> str:

@@ -44,7 +44,6 @@ class PackedConv(torch.nn.Module):
             self.fold_padding, self.fold_stride = folded_geometry(conv, self.axis)
             self.fold_weight = _pack(fold_weight(conv.weight.detach(), self.axis), self.fold_padding,
                                      self.fold_stride, self.dilation, 1)
-            self.name = f"stem {conv.in_channels}->{conv.out_channels}"
 
     def forward(self, x: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:
         if self.axis is None:
@@ -52,7 +51,7 @@ class PackedConv(torch.nn.Module):
         forms = {"plain": self._plain, fold_form_name(self.axis): self._folded}
         key = ("packed", tuple(self.weight.shape), tuple(self.stride), tuple(self.padding), tuple(x.shape[1:]),
                x.dtype, x.is_contiguous(memory_format=torch.channels_last_3d))
-        return forms[fastest_form(self.name, key, forms, x)](x)
+        return forms[fastest_form(self, key, forms, x)](x)
 
     def _plain(self, x: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:
         padding = self.padding

@@ -96,4 +96,4 @@ def _fastest_stem(conv: torch.nn.Conv3d, x: torch.Tensor) -> torch.Tensor:
     autocast = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
     key = ("autograd", tuple(conv.weight.shape), conv.stride, conv.padding, tuple(x.shape[1:]), x.dtype, autocast,
            x.is_contiguous(memory_format=torch.channels_last_3d))
-    return forms[fastest_form(f"stem {conv.in_channels}->{conv.out_channels}", key, forms, x)](x)
+    return forms[fastest_form(conv, key, forms, x)](x)

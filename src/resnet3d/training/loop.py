@@ -27,6 +27,7 @@ from resnet3d.training import logs, run_folder
 from resnet3d.training.config import TrainConfig, apply_dict, apply_overrides
 from resnet3d.training.config import validate as validate_config
 from resnet3d.training.distributed import DistContext, all_reduce_sum, broadcast_buffers, setup, teardown
+from resnet3d.training.loader_advice import cores_per_process, loader_advice
 from resnet3d.training.preemption import StopSignal
 from resnet3d.training.recipes import ema_metrics
 from resnet3d.training.setup import RunParts, _print, build_run
@@ -71,7 +72,7 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
     state = TrainState.from_checkpoint(parts.stored, parts, started)
     run_logs = _open_logs(parts, state) if ctx.is_main else None
     stop = StopSignal()
-    status = "finished"
+    status, advised = "finished", False
     try:
         while state.epoch <= config.schedule.epochs and status == "finished":
             lr, stopped = train_one_epoch(parts, state, run_logs, stop)
@@ -81,6 +82,10 @@ def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
             result, ema_result = validate(parts, state.epoch)
             if _end_epoch(parts, state, run_logs, lr, result, ema_result, stop):
                 status = "interrupted"
+            advice = None if advised else loader_advice(state.history[-1], config.data, cores_per_process())
+            if advice:
+                _print(ctx, advice)
+                advised = True
     finally:
         stop.restore()
         if run_logs is not None:
@@ -253,8 +258,8 @@ def _save(parts: RunParts, state: TrainState, run_logs: _RunLogs | None, name: s
         from resnet3d.models.checkpoint import save_model
 
         run_logs.folder.check()
-        save_model(path, parts.model, parts.meta,
-                   extra={"training": state.to_checkpoint(parts, rngs), "run": parts.facts})
+        facts = banner.with_chosen_forms(parts.facts, parts.model)
+        save_model(path, parts.model, parts.meta, extra={"training": state.to_checkpoint(parts, rngs), "run": facts})
     state.save_seconds = time.perf_counter() - save_start
     state.last_checkpoint = path
     return path
@@ -274,7 +279,7 @@ def _finish(parts: RunParts, state: TrainState, run_logs: _RunLogs | None, statu
         final={k: history[-1].get(k) for k in logs.EPOCH_FIELDS} if history else {},
         history=[{k: r.get(k) for k in logs.EPOCH_FIELDS} for r in history],  # .get: runs from before EMA columns
         wall_time_s=state.elapsed_s, train_clips_per_s=total_clips / total_time if total_time else None,
-        bad_files=history[-1]["bad_files"] if history else 0, run=parts.facts,
+        bad_files=history[-1]["bad_files"] if history else 0, run=banner.with_chosen_forms(parts.facts, parts.model),
     )
     if run_logs is not None:
         run_logs.folder.check()

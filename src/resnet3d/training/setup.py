@@ -15,7 +15,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from resnet3d.errors import Resnet3dError
 from resnet3d.inference import banner
-from resnet3d.inference.fast_path import prepare_for_training, resolve_precision
+from resnet3d.inference.fast_path import prepare_for_training
+from resnet3d.inference.machine import choose_precision
 from resnet3d.training import checkpoint as ckpt
 from resnet3d.training import preflight, run_folder
 from resnet3d.training.config import ConfigError, TrainConfig
@@ -72,7 +73,7 @@ def build_run(config: TrainConfig, ctx: DistContext) -> RunParts:
                             "or choose another run.out_dir")
     stored = ckpt.training_state(read_checkpoint(resume_path), resume_path) if resume_path else None
     try:
-        precision = resolve_precision(config.run.precision, ctx.device)
+        choice = choose_precision(config.run.precision, ctx.device)
     except ValueError as e:
         raise ConfigError(f"run.precision: {e}") from None
     _seed_everything(config.run.seed + ctx.rank)
@@ -86,14 +87,14 @@ def build_run(config: TrainConfig, ctx: DistContext) -> RunParts:
     model = _place_model(model, config, ctx)
     videos = {config.data.train_subset: len(data["train_set"]),
               **({config.data.val_subset: len(data["val_set"])} if data["val_set"] else {})}
-    facts = banner.run_facts(model, precision=precision, requested=config.run.precision,
-                             channels_last=config.run.channels_last, device=ctx.device, world_size=ctx.world_size,
-                             videos=videos, frames=config.data.clip_length, size=config.data.input_size,
-                             weights=weights)
+    facts = banner.run_facts(model, precision=choice, channels_last=config.run.channels_last, device=ctx.device,
+                             world_size=ctx.world_size, videos=videos, frames=config.data.clip_length,
+                             size=config.data.input_size, weights=weights)
     _print(ctx, banner.format_banner("resnet3d train", facts))
     return RunParts(config=config, ctx=ctx, run_dir=run_dir, resolved=resolved, resume_path=resume_path,
-                    stored=stored, precision=precision, model=model, net=_wrap(model, config, ctx), meta=meta,
-                    facts=facts, **data, **_optimization(config, ctx, model, meta, precision, data["steps_per_epoch"]))
+                    stored=stored, precision=choice.precision, model=model, net=_wrap(model, config, ctx), meta=meta,
+                    facts=facts, **data, **_optimization(config, ctx, model, meta, choice.precision,
+                                                           data["steps_per_epoch"]))
 
 
 def _build_loaders(config: TrainConfig, ctx: DistContext, index: Any, normalization: Any) -> dict[str, Any]:

@@ -27,10 +27,14 @@ FAMILIES = [("resnet10", {}), ("resnet2p1d10", {}), ("preact_resnet10", {}), ("w
 
 @pytest.fixture
 def forced_form(monkeypatch):
-    """force(name): the probe picks 'plain' or the folded form instead of timing them."""
+    """force(which): the probe picks that form ('eager'/'plain', 'packed' or the folded one) instead of timing."""
     def force(which: str) -> None:
         form_choice._CHOICES.clear()
-        monkeypatch.setattr(form_choice, "_probe", lambda forms, x: "plain" if which == "plain" else list(forms)[-1])
+
+        def pick(forms, x):
+            names = list(forms)
+            return names[-1] if which == "folded" else which if which in names else names[0]
+        monkeypatch.setattr(form_choice, "_probe", pick)
     yield force
     form_choice._CHOICES.clear()
 
@@ -74,9 +78,9 @@ def test_folded_stem_equals_the_plain_convolution_with_its_weight_gradient(name,
 
 
 @pytest.mark.skipif(not packing_available(), reason="this torch build has no oneDNN fused convolution")
-@pytest.mark.parametrize("which", ["plain", "folded"])
+@pytest.mark.parametrize("which", ["eager", "packed", "folded"])
 @pytest.mark.parametrize("name, options", FAMILIES)
-def test_packed_network_gives_the_logits_of_the_plain_one(forced_form, which, name, options):
+def test_every_form_gives_the_logits_of_the_plain_network(forced_form, which, name, options):
     forced_form(which)
     torch.manual_seed(0)
     model = _with_running_stats(create_model(name, num_classes=5, **options))
@@ -89,8 +93,11 @@ def test_packed_network_gives_the_logits_of_the_plain_one(forced_form, which, na
         assert _relative(net(x[:1]), expected[:1]) < 1e-5  # another batch size than the first call's
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     chosen = form_choice.chosen_forms(net)
-    folded = "taps folded along " + ("width" if name.startswith("resnet2p1d") or name.endswith("_2d") else "time")
-    assert list(chosen.values()) == ["plain" if which == "plain" else folded]
+    stem = next(n for n, m in net.named_modules() if isinstance(m, PackedConv) and m.axis is not None)
+    axis = "width" if name.startswith("resnet2p1d") or name.endswith("_2d") else "time"
+    assert chosen.pop(stem) == {"eager": "eager", "packed": "packed", "folded": f"packed, taps folded along {axis}"}[
+        which]
+    assert len(chosen) > 3 and set(chosen.values()) == {"eager" if which == "eager" else "packed"}
 
 
 @pytest.mark.skipif(not packing_available(), reason="this torch build has no oneDNN fused convolution")
@@ -106,7 +113,7 @@ def test_packing_fuses_every_relu_and_residual_add_of_r3d18():
 
 @pytest.mark.skipif(not packing_available(), reason="this torch build has no oneDNN fused convolution")
 def test_packed_bf16_one_frame_clip_is_finite_and_close_to_fp32(forced_form):
-    forced_form("plain")  # the plain stem meets a 1-frame input with 3 frames of padding each side
+    forced_form("packed")  # the unfolded stem meets a 1-frame input with 3 frames of padding each side
     model = _with_running_stats(create_model("resnet10", num_classes=5, widen_factor=0.5))
     x = torch.randn(2, 3, 1, 32, 32)
     with torch.no_grad():

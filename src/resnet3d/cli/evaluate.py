@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
     request = EvalRequest(subset=args.subset, clips=parse_clips(args.clips), crops=args.crops, workers=args.workers,
                           top_k=args.top_k, quiet=args.quiet, batch_size=args.batch_size, device=args.device,
-                          precision=args.precision, compile=args.compile, clip_length=args.clip_length,
+                          precision=args.precision, compile=args.compile or "auto", clip_length=args.clip_length,
                           t_stride=args.t_stride, input_size=args.input_size, stride=args.stride,
                           model_options=model_options.load_kwargs(args))
     out = Path(args.out) if args.out else _default_out(Path(args.checkpoint[0]))

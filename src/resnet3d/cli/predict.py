@@ -8,7 +8,7 @@ from pathlib import Path
 
 from resnet3d.cli import model_options
 from resnet3d.errors import Resnet3dError
-from resnet3d.inference.precisions import PRECISIONS
+from resnet3d.inference.precisions import COMPILE_CHOICES, PRECISIONS
 
 
 def add_clip_args(p: argparse.ArgumentParser, *, stride_help: str) -> argparse._ArgumentGroup:
@@ -29,8 +29,10 @@ def add_inference_args(p: argparse.ArgumentParser, *, stride_help: str) -> None:
     g.add_argument("--precision", default="auto", choices=list(PRECISIONS),
                    help="auto: bf16 on AMX / AVX-512 BF16 CPUs and bf16 GPUs, fp32 on other CPUs, fp16 on "
                         "older GPUs; the banner says why (default: auto)")
-    g.add_argument("--compile", action="store_true",
-                   help="torch.compile with inductor freezing (fastest on CPU after a warm-up per input shape)")
+    g.add_argument("--compile", nargs="?", const="on", default=None, choices=COMPILE_CHOICES,
+                   help="torch.compile with inductor freezing, a few seconds once per input shape; auto (eval's "
+                        "default) compiles when the clips left would take over 2 minutes eagerly; predict and "
+                        "features compile only with --compile (on)")
     g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)")
     model_options.add_arguments(p)
 
@@ -66,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from resnet3d.io import atomic_write_text
 
     setup = engine.InferenceSetup.from_checkpoint(
-        args.checkpoint, mode="probs", device=args.device, precision=args.precision, compile=args.compile,
+        args.checkpoint, mode="probs", device=args.device, precision=args.precision, compile=args.compile == "on",
         clip_length=args.clip_length, t_stride=args.t_stride, input_size=args.input_size, stride=args.stride,
         labels=args.labels, model_options=model_options.load_kwargs(args))
     if args.top_k < 1:

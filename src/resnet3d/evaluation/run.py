@@ -26,7 +26,7 @@ class EvalRequest:
     batch_size: int = 8
     device: str | None = None
     precision: str = "auto"
-    compile: bool = False
+    compile: str = "auto"  # auto: compile when the clips left would take long eagerly (compile_policy); on; off
     clip_length: int | None = None
     t_stride: int | None = None
     input_size: int | None = None
@@ -103,6 +103,8 @@ def evaluate_checkpoint(checkpoint: str, data: str, root: str | None, out: Path,
     doc["videos"]["broken_files"] = dataset.bad_files.lines
     doc["wall_time_s"] = round(wall, 2)
     doc["run"] = banner.with_chosen_forms(setup["facts"], setup["model"])
+    if request.compile == "auto":
+        doc["protocol"]["compile"] = "auto: " + ("compiled" if setup["model"].compiled is not None else "eager")
     write_results(out, doc, cm, result, dataset.video_ids, class_names, request.top_k)
     print(format_eval_summary(doc, out, format_cost(cost)), file=sys.stderr if request.quiet else sys.stdout)
     return StreamEval(result, dataset.video_ids, class_names, doc)
@@ -114,6 +116,7 @@ def _prepare(checkpoint: str, data: str, root: str | None, request: EvalRequest)
 
     from resnet3d.data.datasets import MultiViewDataset, collate_views
     from resnet3d.inference import banner
+    from resnet3d.inference.compile_policy import AutoCompile
     from resnet3d.inference.fast_path import default_device, prepare_for_inference
     from resnet3d.inference.machine import choose_precision
     from resnet3d.inference.predict import load_protocol
@@ -128,12 +131,14 @@ def _prepare(checkpoint: str, data: str, root: str | None, request: EvalRequest)
     views = (request.clips or 1) * request.crops
     loader = DataLoader(dataset, batch_size=max(1, request.batch_size // views), collate_fn=collate_views,
                         num_workers=request.workers, pin_memory=device.type == "cuda")
-    model = prepare_for_inference(network, device, precision=request.precision, compile=request.compile)
+    model = prepare_for_inference(network, device, precision=request.precision, compile=request.compile == "on")
+    if request.compile == "auto":
+        model = AutoCompile(model, total_clips=len(subset) * views, device=device)  # sliding windows: at least
     choice = choose_precision(request.precision, device)
     precision = choice.precision
     facts = banner.inference_facts(network, meta, checkpoint, precision=choice, device=device,
                                    frames=windowing.clip_length, size=transform.input_size,
-                                   videos={request.subset: len(subset)}, compiled=request.compile)
+                                   videos={request.subset: len(subset)}, compile=request.compile)
     if not request.quiet:
         print(banner.format_banner("resnet3d eval", facts), file=sys.stderr)
     return {"device": device, "network": network, "model": model, "dataset": dataset, "loader": loader,
@@ -162,7 +167,7 @@ def _protocol(request: EvalRequest, windowing: Any, input_size: int, model_fps: 
             "window_stride": request.stride if sliding else None, "clip_length": windowing.clip_length,
             "t_stride": windowing.t_stride, "input_size": input_size, "resize_short_side": input_size,
             "fps": "native (no resampling)", "model_fps": model_fps, "score": "softmax averaged over views",
-            "precision": precision, "compiled": request.compile}
+            "precision": precision, "compile": request.compile}
 
 
 def _cost(setup: dict, result: Any) -> dict:

@@ -12,10 +12,10 @@ from typing import Any
 import torch
 import yaml
 
-from resnet3d.inference.fast_path import has_5d_weights
+from resnet3d.inference.compile_policy import LONG_JOB_S
+from resnet3d.inference.fast_path import has_5d_weights, packing_pays
 from resnet3d.inference.form_choice import chosen_forms
 from resnet3d.inference.machine import PrecisionChoice, choose_precision, format_machine, machine_facts
-from resnet3d.inference.packed import packing_available
 from resnet3d.inference.tap_fold import fold_axis
 
 
@@ -30,31 +30,35 @@ def model_facts(network: torch.nn.Module, frames: int, size: int) -> dict[str, A
             "clip": [network.arch_options.get("n_input_channels", 3), frames, size, size]}
 
 
+TIMED_CONVOLUTIONS = "each the faster of eager and prepacked oneDNN (ReLU, residual add fused), timed at the first batch"
+
+
 def run_facts(network: torch.nn.Module, *, precision: PrecisionChoice, channels_last: bool, device: Any,
               world_size: int, videos: dict[str, int], frames: int, size: int, weights: dict[str, Any],
-              inference: bool = False, compiled: bool = False) -> dict:
+              inference: bool = False, compile: str = "off") -> dict:
     """Everything the banner shows, as a JSON-friendly dict."""
     return {"machine": machine_facts(torch.device(device)),
             "fast_path": fast_path_facts(network, precision, channels_last, device, inference=inference,
-                                         compiled=compiled),
+                                         compile=compile),
             "device": str(device), "world_size": world_size, "videos": dict(videos),
             **model_facts(network, frames, size), "weights": weights}
 
 
 def fast_path_facts(network: torch.nn.Module, precision: PrecisionChoice, channels_last: bool, device: Any,
-                    *, inference: bool, compiled: bool = False) -> dict[str, Any]:
-    """How the network runs here: precision (asked, chosen, why), layout, convolution kind, how the stem is picked."""
+                    *, inference: bool, compile: str = "off") -> dict[str, Any]:
+    """How the network runs here: precision (asked, chosen, why), layout, convolution forms, how the stem is picked."""
     cpu = torch.device(device).type == "cpu"
-    packed = "oneDNN, weights prepacked once, ReLU and residual adds fused" if cpu and packing_available() else ""
-    convolutions = (packed or "eager") if inference else "eager" + (f" (validation: {packed})" if packed else "")
-    if compiled:
-        return {"precision": precision.precision, "requested": precision.requested, "reason": precision.reason,
-                "layout": "channels_last_3d", "convolutions": "torch.compile, inductor freezing", "stem": "plain"}
-    timed = cpu and any(fold_axis(m) is not None for m in network.modules())
+    timed = TIMED_CONVOLUTIONS if packing_pays(torch.device(device)) else ""
+    convolutions = (timed or "eager") if inference else "eager" + (f" (validation: {timed})" if timed else "")
+    compiled = compile == "on"
+    if compile == "auto":
+        convolutions += f"; compiled (inductor freezing) once the clips left would take over {LONG_JOB_S:.0f} s"
+    stem_timed = bool(timed) if inference else cpu  # inference folds inside the timed forms, training always
+    foldable = stem_timed and not compiled and any(fold_axis(m) is not None for m in network.modules())
     return {"precision": precision.precision, "requested": precision.requested, "reason": precision.reason,
             "layout": "channels_last_3d" if channels_last and has_5d_weights(network) else "contiguous",
-            "convolutions": convolutions,
-            "stem": "plain or taps folded, whichever times faster at the first batch" if timed else "plain"}
+            "convolutions": "torch.compile, inductor freezing" if compiled else convolutions,
+            "stem": "plain or taps folded, whichever times faster at the first batch" if foldable else "plain"}
 
 
 def with_chosen_forms(facts: dict, model: torch.nn.Module) -> dict:
@@ -70,11 +74,11 @@ def pretrained_facts(path: Any, meta: Any, num_classes: int, replaced: bool, opt
 
 
 def inference_facts(network: torch.nn.Module, meta: Any, checkpoint: Any, *, precision: PrecisionChoice,
-                    device: Any, frames: int, size: int, videos: dict[str, int], compiled: bool = False) -> dict:
+                    device: Any, frames: int, size: int, videos: dict[str, int], compile: str = "off") -> dict:
     """The facts of eval, predict and features (one process, channels_last_3d as InferenceNet runs it)."""
     return run_facts(network, precision=precision, channels_last=True, device=device,
                      world_size=1, videos=videos, frames=frames, size=size,
-                     weights={"checkpoint": str(checkpoint), "format": meta.source}, inference=True, compiled=compiled)
+                     weights={"checkpoint": str(checkpoint), "format": meta.source}, inference=True, compile=compile)
 
 
 def setup_facts(setup: Any, checkpoint: Any, requested: str, videos: dict[str, int]) -> dict:
@@ -82,7 +86,7 @@ def setup_facts(setup: Any, checkpoint: Any, requested: str, videos: dict[str, i
     return inference_facts(setup.network, setup.meta, checkpoint,
                            precision=choose_precision(requested, setup.model.device), device=setup.model.device,
                            frames=setup.windowing.clip_length, size=setup.transform.input_size, videos=videos,
-                           compiled=setup.model.compiled)
+                           compile="on" if setup.model.compiled else "off")
 
 
 def format_banner(command: str, facts: dict) -> str:

@@ -169,18 +169,28 @@ def prepare_for_inference(model: torch.nn.Module, device: torch.device | str, *,
     net = InferenceNet(model, dtype, features=features, pack=should_pack(model, device) and not compile)
     net = net.to(device).eval()
     if compile:
-        import torch._inductor.config as inductor_config
+        from resnet3d.inference.compile_policy import compile_frozen
 
-        inductor_config.freezing = True
-        net = torch.compile(net)
+        net = compile_frozen(net)
     return net
 
 
-def should_pack(model: torch.nn.Module, device: torch.device) -> bool:
-    """Prepack convolution weights (packed.py) for CPU inference of a CPU model where oneDNN can."""
+# CPU kinds where the prepacked convolutions measured no faster than eager ones, so that timing the forms of each
+# layer at the first batch (~2 s for R3D-18 at batch 8) buys nothing: the AMD Zen 5 (R3D-18 0.99x, R3D-50 1.00x).
+PACKING_NEUTRAL_KINDS = ("avx512_bf16",)
+
+
+def packing_pays(device: torch.device) -> bool:
+    """True where CPU inference times eager against prepacked convolutions (packed.py) layer by layer."""
+    from resnet3d.inference.machine import cpu_kind
     from resnet3d.inference.packed import packing_available
 
-    return device.type == "cpu" and packing_available() and all(p.device.type == "cpu" for p in model.parameters())
+    return device.type == "cpu" and packing_available() and cpu_kind() not in PACKING_NEUTRAL_KINDS
+
+
+def should_pack(model: torch.nn.Module, device: torch.device) -> bool:
+    """`packing_pays` for a model whose weights are on the CPU."""
+    return packing_pays(device) and all(p.device.type == "cpu" for p in model.parameters())
 
 
 def guard_shallow_conv3d(model: torch.nn.Module) -> torch.nn.Module:

@@ -12,7 +12,7 @@ from typing import Callable, Hashable
 
 import torch
 
-PROBE_ROUNDS = 3
+PROBE_ROUNDS = 2
 
 _CHOICES: dict[Hashable, str] = {}
 

@@ -2,10 +2,11 @@
 
 An eager `F.conv3d` hands oneDNN a plain weight on every call, and oneDNN reorders it into its blocked layout
 each time (the `reorder` calls in ONEDNN_VERBOSE); a ReLU or `out + shortcut` after it is one more pass over the
-activations. `pack_convolutions` rewrites an eval-mode torch.fx graph so each convolution holds its reordered
-weight and runs through oneDNN's fused convolution (`mkldnn._convolution_pointwise`), as inductor's freezing
-does, without compiling anything per input shape. Low-channel stems also get their tap-folded form
-(`tap_fold`), used where it measures faster.
+activations. `pack_convolutions` rewrites an eval-mode torch.fx graph so each convolution can also run with a
+reordered weight through oneDNN's fused convolution (`mkldnn._convolution_pointwise`), as inductor's freezing
+does, without compiling anything per input shape; low-channel stems also get their tap-folded form (`tap_fold`).
+Which form pays differs by CPU (on the AMD Zen 5 the two run within a few % of each other, layer by layer either
+way), so each layer times its forms at the first batch (`form_choice`) and keeps the fastest.
 """
 
 from __future__ import annotations
@@ -28,58 +29,76 @@ def packing_available() -> bool:
 
 
 class PackedConv(torch.nn.Module):
-    """One convolution with a prepacked weight and an optional fused ReLU, or add-then-ReLU with a second input."""
+    """One convolution with an optional fused ReLU, or add-then-ReLU with a second input, in its fastest form.
 
-    def __init__(self, conv: torch.nn.Module, fuse: str = "none"):
+    The forms: eager (`F.conv3d`, then the ReLU/add), packed (oneDNN with a reordered weight, the ReLU/add fused)
+    and, for a low-channel stem, packed with the taps folded. A weight is packed at its first call, for that
+    input's shape: packed without one, oneDNN picks a layout that suits no shape well (a 1x1x1 layer4 convolution
+    of R3D-50 ran 25x slower than eager); packed for the first batch it serves other batch sizes at full speed.
+    """
+
+    def __init__(self, conv: torch.nn.Module, fuse: str = "none", *, in_place: bool = False):
         super().__init__()
-        self.fuse = fuse
+        self.fuse, self.in_place = fuse, in_place  # in_place: the sum may overwrite `other` (nothing reads it later)
         self.padding, self.stride = list(conv.padding), list(conv.stride)
         self.dilation, self.groups = list(conv.dilation), conv.groups
         self.kernel_t = conv.kernel_size[0] if isinstance(conv, torch.nn.Conv3d) else 1
         self.bias = None if conv.bias is None else conv.bias.detach()
-        self.weight = _pack(conv.weight.detach(), self.padding, self.stride, self.dilation, self.groups)
+        self.weight = conv.weight.detach()
+        self.packed: dict[str, torch.Tensor] = {}  # form -> oneDNN's packed weight, made on first use
+        self.forms = {"eager": self._eager, "packed": self._packed}
         self.axis = fold_axis(conv) if fuse != "add_relu" else None
         if self.axis is not None:
             self.fold = (conv.kernel_size[self.axis - 2], conv.stride[self.axis - 2], conv.padding[self.axis - 2])
             self.fold_padding, self.fold_stride = folded_geometry(conv, self.axis)
-            self.fold_weight = _pack(fold_weight(conv.weight.detach(), self.axis), self.fold_padding,
-                                     self.fold_stride, self.dilation, 1)
+            self.fold_weight = fold_weight(self.weight, self.axis)
+            self.forms[f"packed, {fold_form_name(self.axis)}"] = self._folded
 
     def forward(self, x: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:
-        if self.axis is None:
-            return self._plain(x, other)
-        forms = {"plain": self._plain, fold_form_name(self.axis): self._folded}
-        key = ("packed", tuple(self.weight.shape), tuple(self.stride), tuple(self.padding), tuple(x.shape[1:]),
-               x.dtype, x.is_contiguous(memory_format=torch.channels_last_3d))
-        return forms[fastest_form(self, key, forms, x)](x)
+        key = ("inference", tuple(self.weight.shape), tuple(self.stride), tuple(self.padding), self.fuse,
+               tuple(x.shape[1:]), x.dtype, x.is_contiguous(memory_format=torch.channels_last_3d))
+        probe = self.forms
+        if other is not None:  # each timed call gets its own copy: an in-place sum would overwrite `other`
+            probe = {k: lambda t, f=f: f(t, other=other.clone()) for k, f in self.forms.items()}
+        return self.forms[fastest_form(self, key, probe, x)](x, other)
 
-    def _plain(self, x: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:
-        padding = self.padding
-        if 1 < self.kernel_t and x.dim() == 5 and x.shape[2] <= self.kernel_t and padding[0]:
-            # as guard_shallow_conv3d: pad shallow inputs in time by hand (oneDNN's bf16 path misbehaves there)
-            x = F.pad(x, (0, 0, 0, 0, padding[0], padding[0]))
-            padding = [0, *padding[1:]]
-        return self._run(x, self.weight, padding, self.stride, self.groups, other)
+    def _shallow(self, x: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+        """As guard_shallow_conv3d: inputs no deeper than the kernel are padded in time by hand (bf16 NaN seen)."""
+        if 1 < self.kernel_t and x.dim() == 5 and x.shape[2] <= self.kernel_t and self.padding[0]:
+            return F.pad(x, (0, 0, 0, 0, self.padding[0], self.padding[0])), [0, *self.padding[1:]]
+        return x, self.padding
 
-    def _folded(self, x: torch.Tensor) -> torch.Tensor:
-        return self._run(fold_input(x, self.axis, *self.fold), self.fold_weight, self.fold_padding, self.fold_stride,
-                         1, None)
-
-    def _run(self, x: torch.Tensor, weight: torch.Tensor, padding: list[int], stride: list[int], groups: int,
-             other: torch.Tensor | None) -> torch.Tensor:
-        conv = torch.ops.mkldnn._convolution_pointwise
+    def _eager(self, x: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:
+        x, padding = self._shallow(x)
+        conv = F.conv3d if x.dim() == 5 else F.conv2d
+        out = conv(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
         if other is not None:
-            return conv.binary(x, other, weight, self.bias, padding, stride, self.dilation, groups, "add", 1.0,
-                               "relu", [], "")
-        return conv(x, weight, self.bias, padding, stride, self.dilation, groups,
-                    "relu" if self.fuse == "relu" else "none", [], "")
+            out = out.add_(other)
+        return out.relu_() if self.fuse != "none" else out
 
+    def _packed(self, x: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:
+        x, padding = self._shallow(x)
+        return self._run("packed", self.weight, x, padding, self.stride, self.groups, other)
 
-def _pack(weight: torch.Tensor, padding: list[int], stride: list[int], dilation: list[int], groups: int
-          ) -> torch.Tensor:
-    if weight.dim() == 5:
-        weight = weight.contiguous(memory_format=torch.channels_last_3d)
-    return torch.ops.mkldnn._reorder_convolution_weight(weight, padding, stride, dilation, groups, None)
+    def _folded(self, x: torch.Tensor, other: None = None) -> torch.Tensor:
+        folded = fold_input(x, self.axis, *self.fold)
+        return self._run("folded", self.fold_weight, folded, self.fold_padding, self.fold_stride, 1, None)
+
+    def _run(self, form: str, weight: torch.Tensor, x: torch.Tensor, padding: list[int], stride: list[int],
+             groups: int, other: torch.Tensor | None) -> torch.Tensor:
+        packed = self.packed.get(form)
+        if packed is None:
+            if weight.dim() == 5:
+                weight = weight.contiguous(memory_format=torch.channels_last_3d)
+            packed = self.packed[form] = torch.ops.mkldnn._reorder_convolution_weight(
+                weight, padding, stride, self.dilation, groups, list(x.shape))
+        if other is not None:
+            binary = (torch.ops.mkldnn._convolution_pointwise_ if self.in_place
+                      else torch.ops.mkldnn._convolution_pointwise).binary
+            args = (other, x) if self.in_place else (x, other)
+            return binary(*args, packed, self.bias, padding, stride, self.dilation, groups, "add", 1.0, "relu", [], "")
+        return torch.ops.mkldnn._convolution_pointwise(x, packed, self.bias, padding, stride, self.dilation, groups,
+                                                      "relu" if self.fuse == "relu" else "none", [], "")
 
 
 def pack_convolutions(graph_module: torch.fx.GraphModule) -> torch.fx.GraphModule:
@@ -100,8 +119,9 @@ def pack_convolutions(graph_module: torch.fx.GraphModule) -> torch.fx.GraphModul
             node.args = (node.args[0], other)
             fused = [_only_user(user), user]
         parent, _, name = node.target.rpartition(".")
+        in_place = len(fused) == 2 and _last_read_by(node.args[1], user)
         setattr(graph_module.get_submodule(parent), name,
-                PackedConv(conv, {0: "none", 1: "relu", 2: "add_relu"}[len(fused)]))
+                PackedConv(conv, {0: "none", 1: "relu", 2: "add_relu"}[len(fused)], in_place=in_place))
         if fused:
             fused[0].replace_all_uses_with(node)
             for done in fused:
@@ -110,6 +130,12 @@ def pack_convolutions(graph_module: torch.fx.GraphModule) -> torch.fx.GraphModul
     graph_module.delete_all_unused_submodules()
     graph_module.recompile()
     return graph_module
+
+
+def _last_read_by(value: torch.fx.Node, reader: torch.fx.Node) -> bool:
+    """True when `value` is an intermediate result (not an input) that nothing after `reader` reads."""
+    order = {n: i for i, n in enumerate(reader.graph.nodes)}
+    return value.op not in ("placeholder", "get_attr") and all(order[u] <= order[reader] for u in value.users)
 
 
 def _only_user(node: torch.fx.Node | None) -> torch.fx.Node | None:

@@ -91,10 +91,10 @@ class InferenceNet(torch.nn.Module):
     """An eval-only copy of a network: BN folded into the convolutions, body in the compute dtype, head in fp32.
 
     Casting the weights once (instead of autocast re-casting them on every call) and folding BN leave only the
-    convolutions: on the 2-core bf16 CPU they take 95% of an R3D-18 forward. With `pack` (CPU) they are oneDNN
-    convolutions with prepacked weights and the ReLUs and residual adds fused in (`packed.py`). The head stays fp32 because bf16
-    logits round to ~3 digits and tie near-equal classes in top-1. Without a head (`features=True`) it returns
-    the pooled features.
+    convolutions: on the 2-core bf16 CPU they take 95% of an R3D-18 forward. With `pack` (CPU) each convolution
+    runs eager or prepacked with its ReLU/residual add fused, whichever times faster (`packed.py`). The head stays
+    fp32 because bf16 logits round to ~3 digits and tie near-equal classes in top-1. Without a head
+    (`features=True`) it returns the pooled features.
     """
 
     def __init__(self, model: torch.nn.Module, dtype: torch.dtype = torch.float32, *, features: bool = False,

@@ -102,7 +102,7 @@ class PackedConv(torch.nn.Module):
 
 
 def pack_convolutions(graph_module: torch.fx.GraphModule) -> torch.fx.GraphModule:
-    """Replace each 2-D/3-D convolution of `graph_module` by a `PackedConv`, fusing a lone following ReLU or add+ReLU."""
+    """Make each 2-D/3-D convolution of `graph_module` a `PackedConv`, fusing a lone following ReLU or add+ReLU."""
     modules = dict(graph_module.named_modules())
     graph = graph_module.graph
     for node in list(graph.nodes):

@@ -92,7 +92,8 @@ def fold_stems(model: torch.nn.Module) -> torch.nn.Module:
 def _fastest_stem(conv: torch.nn.Conv3d, x: torch.Tensor) -> torch.Tensor:
     from resnet3d.inference.form_choice import fastest_form
 
-    forms = {"plain": conv.plain_forward, fold_form_name(conv.fold_along): lambda t: folded_conv3d(conv, t, conv.fold_along)}
+    forms = {"plain": conv.plain_forward,
+             fold_form_name(conv.fold_along): lambda t: folded_conv3d(conv, t, conv.fold_along)}
     autocast = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
     key = ("autograd", tuple(conv.weight.shape), conv.stride, conv.padding, tuple(x.shape[1:]), x.dtype, autocast,
            x.is_contiguous(memory_format=torch.channels_last_3d))

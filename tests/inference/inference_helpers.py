@@ -18,3 +18,17 @@ def save_tiny_checkpoint(path, *, seed: int, channels: int = 3, normalization: s
                      fps=15.0)
     save_model(path, model, meta)
     return path
+
+
+def with_running_stats(model):
+    """`model` in eval mode with random BN statistics and affine terms, so that folding them is not the identity."""
+    import torch
+
+    torch.manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm3d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    return model.eval()

@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from inference_helpers import with_running_stats
 
 from resnet3d.inference.fast_path import InferenceNet
 from resnet3d.models.registry import create_model
-
-
-def _with_running_stats(model: torch.nn.Module) -> torch.nn.Module:
-    """Random BN statistics and affine terms, so that folding them is not the identity."""
-    torch.manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm3d):
-            m.running_mean.uniform_(-0.2, 0.2)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.2, 0.2)
-    return model.eval()
 
 
 @pytest.mark.parametrize("name, options, folded_all", [
@@ -31,7 +20,7 @@ def _with_running_stats(model: torch.nn.Module) -> torch.nn.Module:
 ])
 def test_folded_network_computes_the_same_logits(name, options, folded_all):
     torch.manual_seed(0)
-    model = _with_running_stats(create_model(name, num_classes=5, **options))
+    model = with_running_stats(create_model(name, num_classes=5, **options))
     x = torch.randn(2, 3, 16, 32, 32)
     with torch.no_grad():
         expected = model(x)

@@ -11,10 +11,11 @@ import time
 
 import pytest
 import torch
+from inference_helpers import with_running_stats
 
 from resnet3d.inference import form_choice
 from resnet3d.inference.fast_path import InferenceNet, prepare_for_training
-from resnet3d.inference.packed import PackedConv, pack_convolutions, packing_available
+from resnet3d.inference.packed import PackedConv, packing_available
 from resnet3d.inference.tap_fold import fold_axis, folded_conv3d
 from resnet3d.models.registry import create_model, list_models
 
@@ -37,15 +38,6 @@ def forced_form(monkeypatch):
         monkeypatch.setattr(form_choice, "_probe", pick)
     yield force
     form_choice._CHOICES.clear()
-
-
-def _with_running_stats(model: torch.nn.Module) -> torch.nn.Module:
-    torch.manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm3d):
-            m.running_mean.uniform_(-0.2, 0.2)
-            m.running_var.uniform_(0.5, 2.0)
-    return model.eval()
 
 
 def _relative(got: torch.Tensor, expected: torch.Tensor) -> float:
@@ -83,7 +75,7 @@ def test_folded_stem_equals_the_plain_convolution_with_its_weight_gradient(name,
 def test_every_form_gives_the_logits_of_the_plain_network(forced_form, which, name, options):
     forced_form(which)
     torch.manual_seed(0)
-    model = _with_running_stats(create_model(name, num_classes=5, **options))
+    model = with_running_stats(create_model(name, num_classes=5, **options))
     x = torch.randn(2, model.arch_options.get("n_input_channels", 3), 16, 32, 32)
     before = copy.deepcopy(model.state_dict())
     with torch.no_grad():
@@ -114,7 +106,7 @@ def test_packing_fuses_every_relu_and_residual_add_of_r3d18():
 @pytest.mark.skipif(not packing_available(), reason="this torch build has no oneDNN fused convolution")
 def test_packed_bf16_one_frame_clip_is_finite_and_close_to_fp32(forced_form):
     forced_form("packed")  # the unfolded stem meets a 1-frame input with 3 frames of padding each side
-    model = _with_running_stats(create_model("resnet10", num_classes=5, widen_factor=0.5))
+    model = with_running_stats(create_model("resnet10", num_classes=5, widen_factor=0.5))
     x = torch.randn(2, 3, 1, 32, 32)
     with torch.no_grad():
         expected = InferenceNet(model)(x)

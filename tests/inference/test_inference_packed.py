@@ -14,9 +14,9 @@ import torch
 from inference_helpers import with_running_stats
 
 from resnet3d.inference import form_choice
-from resnet3d.inference.fast_path import InferenceNet, prepare_for_training
+from resnet3d.inference.fast_path import InferenceNet
 from resnet3d.inference.packed import PackedConv, packing_available
-from resnet3d.inference.tap_fold import fold_axis, folded_conv3d
+from resnet3d.inference.tap_fold import fold_axis, fold_input, fold_weight, folded_geometry
 from resnet3d.models.registry import create_model, list_models
 
 # One model per family, small; with 2-channel (flow) and strided-time stems among them.
@@ -60,10 +60,14 @@ def test_every_registered_architecture_has_exactly_its_stem_foldable():
 def test_folded_stem_equals_the_plain_convolution_with_its_weight_gradient(name, options):
     torch.manual_seed(0)
     (conv,) = _stems(create_model(name, num_classes=3, **options))
+    axis = fold_axis(conv)
     x = torch.randn(2, conv.in_channels, 9, 20, 22)
     grad = torch.randn_like(conv(x))
     plain = torch.autograd.grad((conv(x) * grad).sum(), conv.weight)[0]
-    out = folded_conv3d(conv, x, fold_axis(conv))
+    k, s, p = conv.kernel_size[axis - 2], conv.stride[axis - 2], conv.padding[axis - 2]
+    padding, stride = folded_geometry(conv, axis)
+    out = torch.nn.functional.conv3d(fold_input(x, axis, k, s, p), fold_weight(conv.weight, axis), None, stride,
+                                     padding)
     folded = torch.autograd.grad((out * grad).sum(), conv.weight)[0]
     torch.testing.assert_close(out, conv(x), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(folded, plain, rtol=1e-5, atol=1e-4)
@@ -113,30 +117,6 @@ def test_packed_bf16_one_frame_clip_is_finite_and_close_to_fp32(forced_form):
         got = InferenceNet(model, torch.bfloat16, pack=True)(x)
     assert torch.isfinite(got).all()
     assert (got - expected).norm() / expected.norm() < 3e-2
-
-
-@pytest.mark.parametrize("which", ["plain", "folded"])
-def test_training_stem_form_keeps_gradients_and_state_dict(forced_form, which):
-    forced_form(which)
-    torch.manual_seed(0)
-    reference = create_model("resnet10", num_classes=4, widen_factor=0.25)
-    model = prepare_for_training(copy.deepcopy(reference), "cpu")
-    assert model.state_dict().keys() == reference.state_dict().keys()
-    x, g = torch.randn(2, 3, 8, 32, 32), torch.randn(2, 4)
-    for net in (reference, model):  # eval-mode BN and a linear loss: well-conditioned, so fp32 agrees to ~1e-6
-        (net.eval()(x.contiguous(memory_format=torch.channels_last_3d)) * g).sum().backward()
-    assert _relative(model.conv1.weight.grad, reference.conv1.weight.grad) < 1e-5
-    assert form_choice.chosen_forms(model) == {"conv1": "plain" if which == "plain" else "taps folded along time"}
-
-
-def test_a_copy_of_a_prepared_model_runs_its_own_stem_weights(forced_form):
-    forced_form("folded")
-    model = prepare_for_training(create_model("resnet10", num_classes=4, widen_factor=0.25), "cpu").eval()
-    twin = copy.deepcopy(model)
-    with torch.no_grad():
-        twin.conv1.weight.zero_()
-        x = torch.randn(1, 3, 8, 32, 32)
-        assert twin.conv1(x).abs().max() == 0 and model.conv1(x).abs().max() > 0
 
 
 def test_the_probe_keeps_the_faster_form_once_per_key():

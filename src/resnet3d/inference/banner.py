@@ -47,14 +47,12 @@ def run_facts(network: torch.nn.Module, *, precision: PrecisionChoice, channels_
 def fast_path_facts(network: torch.nn.Module, precision: PrecisionChoice, channels_last: bool, device: Any,
                     *, inference: bool, compile: str = "off") -> dict[str, Any]:
     """How the network runs here: precision (asked, chosen, why), layout, convolution forms, how the stem is picked."""
-    cpu = torch.device(device).type == "cpu"
-    timed = TIMED_CONVOLUTIONS if packing_pays(torch.device(device)) else ""
-    convolutions = (timed or "eager") if inference else "eager" + (f" (validation: {timed})" if timed else "")
+    timed = inference and packing_pays(torch.device(device))  # training (and its validation) runs eager forms
+    convolutions = TIMED_CONVOLUTIONS if timed else "eager"
     compiled = compile == "on"
     if compile == "auto":
         convolutions += f"; compiled (inductor freezing) once the clips left would take over {LONG_JOB_S:.0f} s"
-    stem_timed = bool(timed) if inference else cpu  # inference folds inside the timed forms, training always
-    foldable = stem_timed and not compiled and any(fold_axis(m) is not None for m in network.modules())
+    foldable = timed and not compiled and any(fold_axis(m) is not None for m in network.modules())
     return {"precision": precision.precision, "requested": precision.requested, "reason": precision.reason,
             "layout": "channels_last_3d" if channels_last and has_5d_weights(network) else "contiguous",
             "convolutions": "torch.compile, inductor freezing" if compiled else convolutions,

@@ -10,7 +10,6 @@ from typing import ContextManager
 import torch
 
 from resnet3d.inference.machine import choose_precision
-from resnet3d.inference.tap_fold import fold_stems
 
 
 def default_device(name: str | None = None) -> torch.device:
@@ -80,7 +79,7 @@ def prepare_for_training(model: torch.nn.Module, device: torch.device | str, *, 
     if channels_last:
         model = to_channels_last(model)
     if device.type == "cpu":
-        fold_stems(guard_shallow_conv3d(model))
+        guard_shallow_conv3d(model)
     return model
 
 

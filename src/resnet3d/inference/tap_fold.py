@@ -3,13 +3,12 @@
 A 3-channel 7x7x7 stem leaves oneDNN's bf16 kernels mostly idle (AMX tiles want 32 input channels per tap). The
 same convolution is a 21-channel 1x7x7 one over an input whose channels are the 7 time-shifted copies of the clip
 (tap-major: channel k * C + c is channel c shifted by tap k), with the weight's time taps moved next to its input
-channels. The result is equal up to summation order; the state dict is untouched (the folded weight is a view
-of the real one, so its gradient is the real gradient).
+channels. The result is equal up to summation order, and the state dict is untouched: inference folds a copy of
+the weight (`packed.PackedConv`). Training keeps the plain stem: timed choices could differ between a run and its
+resume, and on the AMD Zen 5 the folded stem made an R3D-18 bf16 step slower (1.22 against 1.14 s at batch 8).
 """
 
 from __future__ import annotations
-
-import types
 
 import torch
 import torch.nn.functional as F
@@ -57,44 +56,9 @@ def folded_geometry(conv: torch.nn.Conv3d, axis: int) -> tuple[list[int], list[i
     return padding, stride
 
 
-def folded_conv3d(conv: torch.nn.Conv3d, x: torch.Tensor, axis: int) -> torch.Tensor:
-    """`conv(x)` computed through the tap fold along `axis` (autograd reaches `conv.weight`)."""
-    k, s, p = conv.kernel_size[axis - 2], conv.stride[axis - 2], conv.padding[axis - 2]
-    weight = fold_weight(conv.weight, axis)
-    if torch.is_autocast_enabled(x.device.type):  # cast before folding: the fold then copies half the bytes
-        dtype = torch.get_autocast_dtype(x.device.type)
-        x, weight = x.to(dtype), weight.to(dtype)
-    if x.is_contiguous(memory_format=torch.channels_last_3d):
-        weight = weight.contiguous(memory_format=torch.channels_last_3d)
-    padding, stride = folded_geometry(conv, axis)
-    return F.conv3d(fold_input(x, axis, k, s, p), weight, conv.bias, stride, padding)
-
-
 AXIS_NAMES = {2: "time", 4: "width"}
 
 
 def fold_form_name(axis: int) -> str:
     """How `chosen_forms` names the folded form."""
     return f"taps folded along {AXIS_NAMES[axis]}"
-
-
-def fold_stems(model: torch.nn.Module) -> torch.nn.Module:
-    """Let each foldable low-channel Conv3d of a model run in its plain or folded form, whichever is faster here."""
-    for module in model.modules():
-        axis = fold_axis(module)
-        if axis is not None and not hasattr(module, "plain_forward"):
-            module.plain_forward = module.forward  # a bound method: deepcopy rebinds it to the copy
-            module.fold_along = axis
-            module.forward = types.MethodType(_fastest_stem, module)
-    return model
-
-
-def _fastest_stem(conv: torch.nn.Conv3d, x: torch.Tensor) -> torch.Tensor:
-    from resnet3d.inference.form_choice import fastest_form
-
-    forms = {"plain": conv.plain_forward,
-             fold_form_name(conv.fold_along): lambda t: folded_conv3d(conv, t, conv.fold_along)}
-    autocast = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
-    key = ("autograd", tuple(conv.weight.shape), conv.stride, conv.padding, tuple(x.shape[1:]), x.dtype, autocast,
-           x.is_contiguous(memory_format=torch.channels_last_3d))
-    return forms[fastest_form(conv, key, forms, x)](x)

@@ -20,7 +20,7 @@ import torch.distributed as dist
 
 from resnet3d.evaluation.multiview import evaluate
 from resnet3d.inference import banner
-from resnet3d.inference.fast_path import DTYPES, InferenceNet, should_pack
+from resnet3d.inference.fast_path import DTYPES, InferenceNet
 from resnet3d.io import atomic_path, atomic_write_json, atomic_write_text
 from resnet3d.training import checkpoint as ckpt
 from resnet3d.training import logs, run_folder
@@ -134,14 +134,15 @@ def validate(parts: RunParts, epoch: int) -> tuple[Any, Any]:
         return None, None
     if hasattr(parts.val_set, "set_epoch"):
         parts.val_set.set_epoch(epoch)
-    pack = should_pack(parts.model, ctx.device)
-    net_eval = InferenceNet(parts.model, DTYPES[precision], pack=pack)  # what `resnet3d eval` runs: BN folded
+    # BN folded as `resnet3d eval` runs it, with eager convolutions: timed layer forms could differ between a run
+    # and its resume, and validation numbers must be reproducible
+    net_eval = InferenceNet(parts.model, DTYPES[precision])
     result = evaluate(net_eval, parts.val_loader, device=ctx.device, precision=precision,
                       criterion=parts.val_criterion, distributed=ctx.distributed,
                       progress=parts.config.run.progress and ctx.is_main)
     ema_result = None
     if parts.ema is not None:
-        ema_result = evaluate(InferenceNet(parts.ema.module, DTYPES[precision], pack=pack), parts.val_loader, device=ctx.device,
+        ema_result = evaluate(InferenceNet(parts.ema.module, DTYPES[precision]), parts.val_loader, device=ctx.device,
                               precision=precision, criterion=parts.val_criterion, distributed=ctx.distributed,
                               progress=False)
     if parts.config.schedule.name == "plateau":
@@ -258,8 +259,8 @@ def _save(parts: RunParts, state: TrainState, run_logs: _RunLogs | None, name: s
         from resnet3d.models.checkpoint import save_model
 
         run_logs.folder.check()
-        facts = banner.with_chosen_forms(parts.facts, parts.model)
-        save_model(path, parts.model, parts.meta, extra={"training": state.to_checkpoint(parts, rngs), "run": facts})
+        save_model(path, parts.model, parts.meta,
+                   extra={"training": state.to_checkpoint(parts, rngs), "run": parts.facts})
     state.save_seconds = time.perf_counter() - save_start
     state.last_checkpoint = path
     return path
@@ -279,7 +280,7 @@ def _finish(parts: RunParts, state: TrainState, run_logs: _RunLogs | None, statu
         final={k: history[-1].get(k) for k in logs.EPOCH_FIELDS} if history else {},
         history=[{k: r.get(k) for k in logs.EPOCH_FIELDS} for r in history],  # .get: runs from before EMA columns
         wall_time_s=state.elapsed_s, train_clips_per_s=total_clips / total_time if total_time else None,
-        bad_files=history[-1]["bad_files"] if history else 0, run=banner.with_chosen_forms(parts.facts, parts.model),
+        bad_files=history[-1]["bad_files"] if history else 0, run=parts.facts,
     )
     if run_logs is not None:
         run_logs.folder.check()

@@ -139,3 +139,23 @@ def test_the_probe_keeps_the_faster_form_once_per_key():
     assert calls == probed == {"slow": 1 + form_choice.PROBE_ROUNDS, "fast": 1 + form_choice.PROBE_ROUNDS}
     assert form_choice.chosen_forms(torch.nn.Sequential(layer)) == {"0": "fast"}
     form_choice._CHOICES.clear()
+
+
+@pytest.mark.skipif(not packing_available(), reason="this torch build has no oneDNN fused convolution")
+@pytest.mark.parametrize("kind, precision, timed", [("amx", "bf16", True), ("avx2", "bf16", True),
+                                                    ("avx512_bf16", "bf16", False), ("amx", "fp32", False)])
+def test_forms_are_timed_in_bf16_where_not_measured_neutral(monkeypatch, kind, precision, timed):
+    from resnet3d.inference import machine
+    from resnet3d.inference.banner import TIMED_CONVOLUTIONS, fast_path_facts
+    from resnet3d.inference.fast_path import prepare_for_inference
+
+    monkeypatch.setattr(machine, "cpu_kind", lambda: kind)
+    model = create_model("resnet10", num_classes=3, widen_factor=0.25).eval()
+    net = prepare_for_inference(model, "cpu", precision=precision)
+    assert any(isinstance(m, PackedConv) for m in net.modules()) == timed
+    facts = fast_path_facts(model, machine.choose_precision(precision, torch.device("cpu")), True, "cpu",
+                            inference=True)
+    assert (facts["convolutions"], facts["stem"] != "plain") == (TIMED_CONVOLUTIONS if timed else "eager", timed)
+    training = fast_path_facts(model, machine.choose_precision(precision, torch.device("cpu")), True, "cpu",
+                               inference=False)
+    assert (training["convolutions"], training["stem"]) == ("eager", "plain")

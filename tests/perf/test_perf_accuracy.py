@@ -84,7 +84,8 @@ def test_default_path_is_bf16_channels_last_on_this_cpu(fitted):
     assert fast.precision == ("bf16" if cpu_supports_bf16() else "fp32") == resolve_precision("auto", fast.device)
     dtype = torch.bfloat16 if cpu_supports_bf16() else torch.float32
     convs = [m for m in fast.module.body.modules() if isinstance(m, (PackedConv, torch.nn.Conv3d))]
-    kinds = {PackedConv if packing_pays(fast.device) else torch.nn.Conv3d}  # timed forms only where they may pay
+    timed = dtype == torch.bfloat16 and packing_pays(fast.device)  # timed forms: bf16, where they may pay
+    kinds = {PackedConv if timed else torch.nn.Conv3d}
     assert len(convs) == 12 and {type(c) for c in convs} == kinds and {c.weight.dtype for c in convs} == {dtype}
     assert all(c.weight.is_contiguous(memory_format=torch.channels_last_3d) for c in convs)
     assert fast.module.channels_last  # inputs go channels_last_3d, which the packed weights were laid out for

@@ -12,7 +12,6 @@ from runs_helpers import tiny_overrides
 
 from resnet3d.cli import main
 from resnet3d.inference import machine
-from resnet3d.inference.fast_path import packing_pays
 from resnet3d.models.checkpoint import ModelMeta, load_model, read_checkpoint, save_model
 from resnet3d.models.complexity import count_params, model_complexity
 from resnet3d.models.registry import create_model
@@ -41,8 +40,6 @@ def _config_facts(path) -> dict:
     return yaml.safe_load("\n".join(block))["run_facts"]
 
 
-PACKED = "each the faster of eager and prepacked oneDNN (ReLU, residual add fused), timed at the first batch"
-TIMED_STEM = "plain or taps folded, whichever times faster at the first batch"
 AUTO_COMPILE = "; compiled (inductor freezing) once the clips left would take over 120 s"
 
 
@@ -111,15 +108,10 @@ def test_inference_commands_print_the_banner_once(finetuned, run_index, tmp_path
     assert f"machine         {machine.format_machine(_host(machine.cpu_kind()))}" in err
     assert f"videos          {videos}" in err
     if command == "eval":
-        timed = packing_pays(torch.device("cpu"))  # no timing of layer forms on CPU kinds where it measured neutral
         facts = json.loads((tmp_path / "e/results.json").read_text())["run"]
         assert (facts["machine"], facts["fast_path"], facts["videos"], facts["weights"]) == (
             _host(machine.cpu_kind()),
             {"precision": "fp32", "requested": "fp32", "reason": "asked: fp32", "layout": "channels_last_3d",
-             "convolutions": (PACKED if timed else "eager") + AUTO_COMPILE, "stem": TIMED_STEM if timed else "plain",
-             "chosen": facts["fast_path"]["chosen"]},
+             "convolutions": "eager" + AUTO_COMPILE, "stem": "plain", "chosen": {}},
             {"validation": 3}, {"checkpoint": checkpoint, "format": "resnet3d train"})
-        chosen = facts["fast_path"]["chosen"]  # where timed: every convolution of the BN-folded resnet10 (12)
-        assert len(chosen) == (12 if timed else 0)
-        assert set(chosen.values()) <= {"eager", "packed", "packed, taps folded along time"}
         assert json.loads((tmp_path / "e/results.json").read_text())["protocol"]["compile"] == "auto: eager"

@@ -47,7 +47,8 @@ def run_facts(network: torch.nn.Module, *, precision: PrecisionChoice, channels_
 def fast_path_facts(network: torch.nn.Module, precision: PrecisionChoice, channels_last: bool, device: Any,
                     *, inference: bool, compile: str = "off") -> dict[str, Any]:
     """How the network runs here: precision (asked, chosen, why), layout, convolution forms, how the stem is picked."""
-    timed = inference and packing_pays(torch.device(device))  # training (and its validation) runs eager forms
+    # training (and its validation) and fp32 run eager forms: their numbers must be reproducible bit for bit
+    timed = inference and precision.precision == "bf16" and packing_pays(torch.device(device))
     convolutions = TIMED_CONVOLUTIONS if timed else "eager"
     compiled = compile == "on"
     if compile == "auto":

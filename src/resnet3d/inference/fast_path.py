@@ -165,7 +165,9 @@ def prepare_for_inference(model: torch.nn.Module, device: torch.device | str, *,
     device = torch.device(device)
     tune_backend(device)
     dtype = DTYPES[resolve_precision(precision, device)]
-    net = InferenceNet(model, dtype, features=features, pack=should_pack(model, device) and not compile)
+    # fp32 keeps the eager reference convolutions everywhere: timed forms could differ between two processes
+    pack = dtype == torch.bfloat16 and should_pack(model, device) and not compile
+    net = InferenceNet(model, dtype, features=features, pack=pack)
     net = net.to(device).eval()
     if compile:
         from resnet3d.inference.compile_policy import compile_frozen

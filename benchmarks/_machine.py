@@ -16,10 +16,10 @@ def machine_lines(device: str) -> list[str]:
     """CPU model and kind, the SIMD flags, torch build and threads, the GPU if used, load average."""
     import torch
 
-    from resnet3d.inference.machine import KIND_LABELS, cpu_kind, cpu_supports_bf16, gpu_supports_bf16
+    from resnet3d.inference.machine import KIND_LABELS, cpu_flags, cpu_kind, cpu_name, cpu_supports_bf16
+    from resnet3d.inference.machine import gpu_supports_bf16
 
-    info = cpuinfo()
-    flags = set(info.get("flags", "").split())
+    flags = cpu_flags()
     onednn = re.search(r"(?:oneDNN|MKL-DNN) (v[\d.]+)", torch.__config__.show())
     gpu = []
     if device == "cuda":
@@ -27,7 +27,7 @@ def machine_lines(device: str) -> list[str]:
         gpu = [f"gpu      {props.name}, {props.total_memory / 2**30:.0f} GiB, CUDA {torch.version.cuda}, "
                f"cuDNN {torch.backends.cudnn.version()}, bf16: {'yes' if gpu_supports_bf16(torch.device('cuda')) else 'no'}"]
     return [
-        f"cpu      {info.get('model name', platform.processor())} ({os.cpu_count()} logical cpus)",
+        f"cpu      {cpu_name()} ({os.cpu_count()} logical cpus)",
         f"kind     {KIND_LABELS[cpu_kind()]}",
         "flags    " + " ".join(f"{f}:{'yes' if f in flags else 'no'}" for f in SIMD_FLAGS),
         f"torch    {torch.__version__}, oneDNN {onednn.group(1) if onednn else '?'}, capability "
@@ -37,19 +37,6 @@ def machine_lines(device: str) -> list[str]:
         f"python   {platform.python_version()} on {platform.platform()}",
         f"load     1/5/15-min load average at start: {loadavg()}",
     ]
-
-
-def cpuinfo() -> dict[str, str]:
-    """The first CPU's /proc/cpuinfo fields (empty where there is no such file)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return {}
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        out.setdefault(key.strip(), value.strip())
-    return out
 
 
 def loadavg() -> str:

@@ -17,7 +17,7 @@ from resnet3d.data import synth
 from resnet3d.data.datasets import MultiViewDataset
 from resnet3d.data.index import VideoIndex
 from resnet3d.data.transforms import build_eval_transform
-from resnet3d.inference.fast_path import packing_pays, prepare_for_inference, resolve_precision
+from resnet3d.inference.fast_path import prepare_for_inference, resolve_precision, times_layer_forms
 from resnet3d.inference.machine import cpu_supports_bf16
 from resnet3d.inference.packed import PackedConv
 from resnet3d.inference.predict import InferenceModel
@@ -84,7 +84,7 @@ def test_default_path_is_bf16_channels_last_on_this_cpu(fitted):
     assert fast.precision == ("bf16" if cpu_supports_bf16() else "fp32") == resolve_precision("auto", fast.device)
     dtype = torch.bfloat16 if cpu_supports_bf16() else torch.float32
     convs = [m for m in fast.module.body.modules() if isinstance(m, (PackedConv, torch.nn.Conv3d))]
-    timed = dtype == torch.bfloat16 and packing_pays(fast.device)  # timed forms: bf16, where they may pay
+    timed = times_layer_forms(fast.device, fast.precision)  # timed forms: bf16, where they may pay
     kinds = {PackedConv if timed else torch.nn.Conv3d}
     assert len(convs) == 12 and {type(c) for c in convs} == kinds and {c.weight.dtype for c in convs} == {dtype}
     assert all(c.weight.is_contiguous(memory_format=torch.channels_last_3d) for c in convs)

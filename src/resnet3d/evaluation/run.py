@@ -133,7 +133,8 @@ def _prepare(checkpoint: str, data: str, root: str | None, request: EvalRequest)
                         num_workers=request.workers, pin_memory=device.type == "cuda")
     model = prepare_for_inference(network, device, precision=request.precision, compile=request.compile == "on")
     if request.compile == "auto":
-        model = AutoCompile(model, total_clips=len(subset) * views, device=device)  # sliding windows: at least
+        # with sliding windows (clips=None) the count is a lower bound: one view per crop
+        model = AutoCompile(model, total_clips=len(subset) * views, device=device)
     choice = choose_precision(request.precision, device)
     precision = choice.precision
     facts = banner.inference_facts(network, meta, checkpoint, precision=choice, device=device,

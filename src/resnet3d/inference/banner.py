@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from resnet3d.inference.compile_policy import LONG_JOB_S
-from resnet3d.inference.fast_path import has_5d_weights, packing_pays
+from resnet3d.inference.fast_path import has_5d_weights, times_layer_forms
 from resnet3d.inference.form_choice import chosen_forms
 from resnet3d.inference.machine import PrecisionChoice, choose_precision, format_machine, machine_facts
 from resnet3d.inference.tap_fold import fold_axis
@@ -47,8 +47,7 @@ def run_facts(network: torch.nn.Module, *, precision: PrecisionChoice, channels_
 def fast_path_facts(network: torch.nn.Module, precision: PrecisionChoice, channels_last: bool, device: Any,
                     *, inference: bool, compile: str = "off") -> dict[str, Any]:
     """How the network runs here: precision (asked, chosen, why), layout, convolution forms, how the stem is picked."""
-    # training (and its validation) and fp32 run eager forms: their numbers must be reproducible bit for bit
-    timed = inference and precision.precision == "bf16" and packing_pays(torch.device(device))
+    timed = inference and times_layer_forms(torch.device(device), precision.precision)  # training runs eager
     convolutions = TIMED_CONVOLUTIONS if timed else "eager"
     compiled = compile == "on"
     if compile == "auto":

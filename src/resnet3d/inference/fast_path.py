@@ -164,10 +164,10 @@ def prepare_for_inference(model: torch.nn.Module, device: torch.device | str, *,
     """
     device = torch.device(device)
     tune_backend(device)
-    dtype = DTYPES[resolve_precision(precision, device)]
-    # fp32 keeps the eager reference convolutions everywhere: timed forms could differ between two processes
-    pack = dtype == torch.bfloat16 and should_pack(model, device) and not compile
-    net = InferenceNet(model, dtype, features=features, pack=pack)
+    resolved = resolve_precision(precision, device)
+    on_cpu = all(p.device.type == "cpu" for p in model.parameters())
+    pack = not compile and on_cpu and times_layer_forms(device, resolved)
+    net = InferenceNet(model, DTYPES[resolved], features=features, pack=pack)
     net = net.to(device).eval()
     if compile:
         from resnet3d.inference.compile_policy import compile_frozen
@@ -181,17 +181,17 @@ def prepare_for_inference(model: torch.nn.Module, device: torch.device | str, *,
 PACKING_NEUTRAL_KINDS = ("avx512_bf16",)
 
 
-def packing_pays(device: torch.device) -> bool:
-    """True where CPU inference times eager against prepacked convolutions (packed.py) layer by layer."""
+def times_layer_forms(device: torch.device, precision: str) -> bool:
+    """True where CPU inference in `precision` times eager against prepacked convolutions (packed.py) per layer.
+
+    Only in bf16: fp32 keeps the eager reference convolutions everywhere, because two processes may time their
+    way to different forms, and fp32 results must agree bit for bit (eval against a run's own validation).
+    """
     from resnet3d.inference.machine import cpu_kind
     from resnet3d.inference.packed import packing_available
 
-    return device.type == "cpu" and packing_available() and cpu_kind() not in PACKING_NEUTRAL_KINDS
-
-
-def should_pack(model: torch.nn.Module, device: torch.device) -> bool:
-    """`packing_pays` for a model whose weights are on the CPU."""
-    return packing_pays(device) and all(p.device.type == "cpu" for p in model.parameters())
+    return (precision == "bf16" and device.type == "cpu" and packing_available()
+            and cpu_kind() not in PACKING_NEUTRAL_KINDS)
 
 
 def guard_shallow_conv3d(model: torch.nn.Module) -> torch.nn.Module:

@@ -47,11 +47,16 @@ def classify_cpu(flags: set[str]) -> str:
     return "other"
 
 
+def cpu_flags() -> set[str]:
+    """This CPU's /proc/cpuinfo flags, else (macOS, Windows, ARM) the ones torch's own CPU probes vouch for."""
+    flags = _cpuinfo_field("flags")
+    return set(flags.split()) if flags is not None else _torch_flags()
+
+
 @functools.cache
 def cpu_kind() -> str:
-    """This CPU's kind: from /proc/cpuinfo's flags, else (macOS, Windows, ARM) from torch's own CPU probes."""
-    flags = _cpuinfo_field("flags")
-    return classify_cpu(set(flags.split()) if flags is not None else _torch_flags())
+    """This CPU's kind (`classify_cpu` of `cpu_flags`)."""
+    return classify_cpu(cpu_flags())
 
 
 def cpu_name() -> str:

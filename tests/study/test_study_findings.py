@@ -47,3 +47,20 @@ def test_thresholds_come_from_the_study_and_missing_cells_are_not_measured():
     assert _verdicts(_study(), strict)["iii"] is False
     rows = [r for r in _study() if r["init"] == "scratch" and not r["arch"].endswith("_2d")]
     assert _verdicts(rows) == {"i": True, "ii": True, "iii": None, "3d>2d": None}
+
+
+def test_scratch_pairs_and_the_finetune_table_match_cells_by_data_arch_and_size():
+    from resnet3d.study.findings import scratch_pairs
+    from resnet3d.study.tables import finetune_table
+
+    def cell(init, size, top1, data="ucf", source=None):
+        return {"data": data, "arch": "r3d18", "size": size, "init": init, "source": source, "val_video_top1": top1}
+
+    first, second = cell("scratch", "100%", 0.40), cell("scratch", "100%", 0.10)
+    tuned = cell("kinetics", "100%", 0.55)
+    lonely = cell("kinetics", "50%", 0.30)  # no scratch cell of that size
+    other_data = cell("scratch", "50%", 0.20, data="hmdb")
+    rows = [first, second, tuned, lonely, other_data]
+    assert scratch_pairs(rows) == [(tuned, first), (lonely, None)]  # the first scratch cell listed wins
+    table = finetune_table(rows)
+    assert [row[4:] for row in table.rows] == [["40.0", "55.0", "15.0"], ["-", "30.0", "-"]]

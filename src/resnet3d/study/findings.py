@@ -17,6 +17,15 @@ def largest_scratch(rows: list[dict], data: str, arch: str) -> dict | None:
     return max(mine, key=lambda r: r["train_videos"], default=None)
 
 
+def scratch_pairs(rows: list[dict]) -> list[tuple[dict, dict | None]]:
+    """Each fine-tuned cell with the same (data, arch, size) cell trained from scratch, or None where there is none."""
+    scratch: dict[tuple, dict] = {}
+    for r in rows:
+        if r["init"] == SCRATCH:
+            scratch.setdefault((r["data"], r["arch"], r["size"]), r)  # the first, as the study lists them
+    return [(r, scratch.get((r["data"], r["arch"], r["size"]))) for r in rows if r["init"] != SCRATCH]
+
+
 def _result(key: str, claim: str, holds: bool | None, detail: str) -> dict:
     return {"id": key, "claim": claim, "holds": holds, "detail": detail}
 

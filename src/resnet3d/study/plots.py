@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from resnet3d.study.findings import SCRATCH
+from resnet3d.study.findings import SCRATCH, scratch_pairs
 
 DEPTH_PNG = "accuracy_vs_depth.png"
 CURVES_PNG = "curves.png"
@@ -69,15 +69,8 @@ def plot_curves(rows: list[dict], path: Path) -> bool:
 
 def plot_finetune(rows: list[dict], path: Path) -> bool:
     """Bars of validation video top-1, scratch beside fine-tuned, per (data, arch, size) that has both."""
-    pairs = []
-    for r in rows:
-        if r["init"] == SCRATCH:
-            continue
-        base = next((s for s in rows if s["init"] == SCRATCH and (s["data"], s["arch"], s["size"]) ==
-                     (r["data"], r["arch"], r["size"])), None)
-        if base is not None:
-            pairs.append((f"{r['data']} {r['arch']} {r['size']}\n{r['init']}", base["val_video_top1"],
-                          r["val_video_top1"]))
+    pairs = [(f"{r['data']} {r['arch']} {r['size']}\n{r['init']}", base["val_video_top1"], r["val_video_top1"])
+             for r, base in scratch_pairs(rows) if base is not None]
     if not pairs:
         return False
     plt = _pyplot()

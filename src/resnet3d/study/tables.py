@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from resnet3d.study.findings import SCRATCH
+from resnet3d.study.findings import SCRATCH, scratch_pairs
 
 # study.csv columns: (key in a cell's results, header)
 COLUMNS = (("name", "cell"), ("data", "data"), ("arch", "arch"), ("params", "params"),
@@ -75,11 +75,7 @@ def depth_table(rows: list[dict]) -> Table:
 def finetune_table(rows: list[dict]) -> Table:
     """Each fine-tuned cell beside the same net trained from scratch on the same data and size."""
     out = []
-    for r in rows:
-        if r["init"] == SCRATCH:
-            continue
-        scratch = next((s for s in rows if s["init"] == SCRATCH and (s["data"], s["arch"], s["size"]) ==
-                        (r["data"], r["arch"], r["size"])), None)
+    for r, scratch in scratch_pairs(rows):
         base = scratch["val_video_top1"] if scratch else None
         gain = None if base is None else r["val_video_top1"] - base
         out.append([r["data"], r["arch"], r["size"], r["source"] or r["init"], fmt("val_video_top1", base),

@@ -11,7 +11,7 @@ import torch
 from resnet3d import create_model, load_model
 from resnet3d.cli import main
 from resnet3d.data.synth import CLASS_NAMES, SIZES
-from resnet3d.demo import PREDICT_VIDEOS, _clear_previous_run, demo_models
+from resnet3d.demo import PREDICT_VIDEOS, _clear_previous_run, demo_models, frames_cell
 from resnet3d.errors import Resnet3dError
 from resnet3d.models.complexity import gmacs
 
@@ -59,13 +59,25 @@ def test_table_matches_the_runs(demo):
         assert results["metrics"]["video_top1"] == row["video_top1"]
         assert results["videos"]["evaluated"] == SIZES["tiny"].per_class[2] * len(CLASS_NAMES)
         assert 0 <= row["clip_top1"] <= 1 and 0 <= row["video_top1"] <= 1 and row["train_time_s"] > 0
-        line = (f"| {spec.name} | {spec.kernels} | {row['params'] / 1e6:.2f} M | {row['gmacs']:.3f} | "
-                f"{100 * row['clip_top1']:.1f}% | {100 * row['video_top1']:.1f}% |")
+        line = (f"| {spec.name} | {spec.kernels} | {frames_cell(clip)} | {row['params'] / 1e6:.2f} M | "
+                f"{row['gmacs']:.3f} | {100 * row['clip_top1']:.1f}% | {100 * row['video_top1']:.1f}% |")
         assert line in printed
+        assert (results["protocol"]["clip_length"], results["protocol"]["t_stride"]) == (clip["frames"],
+                                                                                        clip["t_stride"])
         model, meta = load_model(row["checkpoint"])
         assert (model.arch_name, model.arch_options) == (fresh.arch_name, fresh.arch_options)
         assert list(meta.class_names) == list(CLASS_NAMES)
-    assert "| model | kernels | params | GMACs/clip | clip acc. | video acc. | train time |" in printed
+    assert "| model | kernels | frames | params | GMACs/clip | clip acc. | video acc. | train time |" in printed
+
+
+def test_the_2d_twin_sees_the_frames_the_3d_stem_is_centred_on(demo):
+    _, printed, summary = demo
+    three, two = (m["clip"] for m in summary["models"])
+    stride = demo_models()[0].options["conv1_t_stride"]
+    assert stride == demo_models()[1].frame_step == 2
+    assert (two["frames"], two["t_stride"]) == (three["frames"] // stride, three["t_stride"] * stride) == (4, 2)
+    assert frames_cell(two) == "4, every 2nd" and frames_cell(three) == "8"
+    assert f"{three['frames']}-frame 32x32 clips" in printed
 
 
 def test_predictions_cover_one_video_per_forward_class(demo):

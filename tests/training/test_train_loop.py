@@ -8,7 +8,8 @@ import math
 import pytest
 import torch
 
-from resnet3d.training.config import load_config
+from resnet3d.data.annotations import read_index
+from resnet3d.training.config import ConfigError, load_config
 from resnet3d.inference.fast_path import guard_shallow_conv3d
 from resnet3d.training.loop import TrainingError, train
 from resnet3d.training.schedule import build_scheduler as _build_scheduler
@@ -164,3 +165,26 @@ def test_shallow_conv3d_guard_gives_correct_weight_gradients(frames, kernel, str
         out_dtype, grad = _weight_grad(conv, x, g, dtype)
         assert out_dtype == dtype  # the guarded layer keeps its precision
         assert ((grad - reference).norm() / reference.norm()).item() < limit
+
+
+def test_a_shared_frame_cache_decodes_each_video_once_over_two_runs(tiny_config, monkeypatch):
+    import resnet3d.data.datasets as datasets
+    from resnet3d.data.cache import FrameCache
+
+    opened = []
+    real_open = datasets.open_video
+    monkeypatch.setattr(datasets, "open_video", lambda path, *a, **k: opened.append(path) or real_open(path, *a, **k))
+    frames = FrameCache(64 << 20)
+    first = train(tiny_config("schedule.epochs=1", out="a"), frame_cache=frames)
+    videos = len(read_index(tiny_config().data.index))
+    assert sorted(opened) == sorted(set(opened)) and len(opened) == videos == len(frames)  # once each, kept
+    second = train(tiny_config("schedule.epochs=1", "data.clip_length=4", "data.t_stride=2", out="b"),
+                   frame_cache=frames)
+    assert len(opened) == videos  # the second run read every clip from the first run's decoded frames
+    unshared = train(tiny_config("schedule.epochs=1", "data.clip_length=4", "data.t_stride=2", "data.cache_mb=64",
+                                 out="c"))
+    assert len(opened) == 2 * videos  # without the shared cache a run decodes for itself
+    assert second.history[-1]["train_loss"] == unshared.history[-1]["train_loss"]  # same frames either way
+    assert first.steps_done == second.steps_done
+    with pytest.raises(ConfigError, match="workers=0"):
+        train(tiny_config("data.workers=1", out="d"), frame_cache=frames)

@@ -18,13 +18,14 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from resnet3d.data.cache import FrameCache
 from resnet3d.evaluation.multiview import evaluate
 from resnet3d.inference import banner
 from resnet3d.inference.fast_path import DTYPES, InferenceNet
 from resnet3d.io import atomic_path, atomic_write_json, atomic_write_text
 from resnet3d.training import checkpoint as ckpt
 from resnet3d.training import logs, run_folder
-from resnet3d.training.config import TrainConfig, apply_dict, apply_overrides
+from resnet3d.training.config import ConfigError, TrainConfig, apply_dict, apply_overrides
 from resnet3d.training.config import validate as validate_config
 from resnet3d.training.distributed import DistContext, all_reduce_sum, broadcast_buffers, setup, teardown
 from resnet3d.training.loader_advice import cores_per_process, loader_advice
@@ -53,12 +54,18 @@ def resume_config(path: str | Path, overrides: tuple[str, ...] | list[str] = ())
     return config
 
 
-def train(config: TrainConfig) -> TrainSummary:
-    """Train as `config` says (resuming when `config.run.resume` is set); returns the run's summary."""
+def train(config: TrainConfig, frame_cache: FrameCache | None = None) -> TrainSummary:
+    """Train as `config` says (resuming when `config.run.resume` is set); returns the run's summary.
+
+    `frame_cache` replaces the run's own decoded-video cache (`data.cache_mb`), so that runs one after another in
+    one process on the same videos decode them once.
+    """
     validate_config(config)
+    if frame_cache is not None and config.data.workers:
+        raise ConfigError("frame_cache: needs data.workers=0 (each worker process would decode into a copy of it)")
     ctx = setup(config.run.device)
     try:
-        summary = _train(copy.deepcopy(config), ctx)
+        summary = _train(copy.deepcopy(config), ctx, frame_cache)
         if ctx.distributed:
             dist.barrier()  # rank 0 hosts the rendezvous store: no rank leaves while another still needs it
         return summary
@@ -66,9 +73,9 @@ def train(config: TrainConfig) -> TrainSummary:
         teardown(ctx)
 
 
-def _train(config: TrainConfig, ctx: DistContext) -> TrainSummary:
+def _train(config: TrainConfig, ctx: DistContext, frame_cache: FrameCache | None) -> TrainSummary:
     started = time.perf_counter()
-    parts = build_run(config, ctx)
+    parts = build_run(config, ctx, frame_cache)
     state = TrainState.from_checkpoint(parts.stored, parts, started)
     run_logs = _open_logs(parts, state) if ctx.is_main else None
     stop = StopSignal()

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
+from resnet3d.data.cache import FrameCache
 from resnet3d.errors import Resnet3dError
 from resnet3d.inference import banner
 from resnet3d.inference.fast_path import prepare_for_training
@@ -60,7 +61,7 @@ class RunParts:
     ema: WeightEMA | None
 
 
-def build_run(config: TrainConfig, ctx: DistContext) -> RunParts:
+def build_run(config: TrainConfig, ctx: DistContext, frame_cache: FrameCache | None = None) -> RunParts:
     """Check the run folder, read the resume checkpoint, build data, model, layout, optimizer and schedule."""
     from resnet3d.data.flow import index_channels
     from resnet3d.models.checkpoint import read_checkpoint
@@ -83,7 +84,7 @@ def build_run(config: TrainConfig, ctx: DistContext) -> RunParts:
     model, meta, weights = _build_model(config, list(index.classes), resume_path, index_channels(index))
     preflight.check_input(model, config)
     config.model.num_classes = meta.num_classes
-    data = _build_loaders(config, ctx, index, meta.normalization)
+    data = _build_loaders(config, ctx, index, meta.normalization, frame_cache)
     model = _place_model(model, config, ctx)
     videos = {config.data.train_subset: len(data["train_set"]),
               **({config.data.val_subset: len(data["val_set"])} if data["val_set"] else {})}
@@ -97,8 +98,9 @@ def build_run(config: TrainConfig, ctx: DistContext) -> RunParts:
                                                            data["steps_per_epoch"]))
 
 
-def _build_loaders(config: TrainConfig, ctx: DistContext, index: Any, normalization: Any) -> dict[str, Any]:
-    train_set, val_set = _build_datasets(config, index, normalization)
+def _build_loaders(config: TrainConfig, ctx: DistContext, index: Any, normalization: Any,
+                   frame_cache: FrameCache | None) -> dict[str, Any]:
+    train_set, val_set = _build_datasets(config, index, normalization, frame_cache)
     micro = _micro_batch(config, ctx)
     sampler = _ResumableSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
                                 seed=config.run.seed)
@@ -248,13 +250,14 @@ def _load_pretrained(config: TrainConfig) -> tuple[nn.Module, Any]:
     return model, meta
 
 
-def _build_datasets(config: TrainConfig, index: Any, normalization: Any) -> tuple[Any, Any]:
-    from resnet3d.data.cache import FrameCache
+def _build_datasets(config: TrainConfig, index: Any, normalization: Any, cache: FrameCache | None
+                    ) -> tuple[Any, Any]:
     from resnet3d.data.datasets import ClipDataset, MultiViewDataset
     from resnet3d.data.transforms import build_eval_transform, build_train_transform
 
     d = config.data
-    cache = FrameCache(d.cache_mb << 20) if d.cache_mb else None
+    if cache is None and d.cache_mb:
+        cache = FrameCache(d.cache_mb << 20)
     train_index = index.subset(d.train_subset)
     if len(train_index) == 0:
         raise ConfigError(f"data.train_subset: no {d.train_subset!r} videos in {d.index}")

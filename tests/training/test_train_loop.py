@@ -10,7 +10,7 @@ import torch
 
 from resnet3d.data.annotations import read_index
 from resnet3d.training.config import ConfigError, load_config
-from resnet3d.inference.fast_path import guard_shallow_conv3d
+from resnet3d.inference.fast_path import guard_shallow_conv3d, prepare_for_training
 from resnet3d.training.loop import TrainingError, train
 from resnet3d.training.schedule import build_scheduler as _build_scheduler
 from resnet3d.models.checkpoint import load_model, read_checkpoint
@@ -165,6 +165,29 @@ def test_shallow_conv3d_guard_gives_correct_weight_gradients(frames, kernel, str
         out_dtype, grad = _weight_grad(conv, x, g, dtype)
         assert out_dtype == dtype  # the guarded layer keeps its precision
         assert ((grad - reference).norm() / reference.norm()).item() < limit
+
+
+@pytest.mark.parametrize("arch", ["resnet10", "densenet121"])
+def test_training_max_pool_stays_bf16_under_autocast_with_the_same_values(arch):
+    from resnet3d.models.registry import create_model
+
+    torch.manual_seed(0)
+    model = prepare_for_training(create_model(arch, num_classes=3, **({"widen_factor": 0.25} if arch == "resnet10"
+                                                                        else {})), "cpu")
+    pools = [m for m in model.modules() if isinstance(m, torch.nn.MaxPool3d)]
+    assert len(pools) == 1
+    x = torch.randn(2, 8, 8, 12, 12).bfloat16().contiguous(memory_format=torch.channels_last_3d).requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        plain = torch.nn.MaxPool3d.forward(pools[0], x)  # what autocast alone does: fp32
+        kept = pools[0](x)
+    assert (plain.dtype, kept.dtype) == (torch.float32, torch.bfloat16)
+    assert torch.equal(kept.float(), plain)  # a maximum is exact in bf16
+    g = torch.randn(kept.shape).bfloat16()
+    (grad_plain,) = torch.autograd.grad(plain, x, g.float())
+    (grad_kept,) = torch.autograd.grad(kept, x, g)
+    # The same scatter of g; where windows overlap, the sums round once per addition in bf16.
+    assert grad_kept.dtype == torch.bfloat16 and torch.equal(grad_kept != 0, grad_plain != 0)
+    torch.testing.assert_close(grad_kept.float(), grad_plain.float(), rtol=1e-2, atol=1e-2)
 
 
 def test_a_shared_frame_cache_decodes_each_video_once_over_two_runs(tiny_config, monkeypatch):

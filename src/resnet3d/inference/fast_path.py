@@ -72,7 +72,8 @@ def keep_freed_memory() -> bool:
 
 def prepare_for_training(model: torch.nn.Module, device: torch.device | str, *, channels_last: bool = True
                          ) -> torch.nn.Module:
-    """Move `model` to `device` for training: cuDNN autotuning, channels_last_3d weights, the CPU Conv3d guard."""
+    """Move `model` to `device` for training: cuDNN autotuning, channels_last_3d weights, the CPU Conv3d guard,
+    max-pooling kept in bf16 under CPU autocast."""
     device = torch.device(device)
     tune_backend(device)
     model = model.to(device)
@@ -80,7 +81,26 @@ def prepare_for_training(model: torch.nn.Module, device: torch.device | str, *, 
         model = to_channels_last(model)
     if device.type == "cpu":
         guard_shallow_conv3d(model)
+        pool_in_input_dtype(model)
     return model
+
+
+def pool_in_input_dtype(model: torch.nn.Module) -> torch.nn.Module:
+    """Max-pool in the input's dtype under CPU autocast, which otherwise runs `max_pool3d` in fp32.
+
+    A maximum of bf16 values is exact in bf16, so the fp32 detour changes no value and only costs: behind an R3D
+    stem (batch 8 at 112 px) it casts a 51 MB activation to 103 MB of fp32, keeps that for the backward pass,
+    zero-fills and scatters the gradient in fp32 and casts it back; and it makes layer1's residual additions fp32.
+    """
+    for module in model.modules():
+        if isinstance(module, torch.nn.MaxPool3d):
+            module.forward = types.MethodType(_max_pool_without_autocast, module)
+    return model
+
+
+def _max_pool_without_autocast(pool: torch.nn.MaxPool3d, x: torch.Tensor) -> torch.Tensor:
+    with torch.autocast(x.device.type, enabled=False):
+        return torch.nn.MaxPool3d.forward(pool, x)
 
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}

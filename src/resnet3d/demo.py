@@ -64,7 +64,9 @@ PREDICT_VIDEOS = 6  # one test video of each forward class
 def run_demo(out: str | Path, *, size: str = "default", seed: int = 0, epochs: int | None = None,
              jobs: int | None = None, progress: bool = True) -> dict:
     """Run the whole demo into `out`; returns the summary (also written to demo_summary.json and .md)."""
+    from resnet3d.data.cache import make_frame_cache
     from resnet3d.data.synth import INDEX_FILE, generate_dataset, get_size, is_generated
+    from resnet3d.training.config import load_config
 
     start = time.perf_counter()
     get_size(size)
@@ -79,13 +81,12 @@ def run_demo(out: str | Path, *, size: str = "default", seed: int = 0, epochs: i
         generate_dataset(data, size, seed, workers=jobs, progress=progress)
     index = data / INDEX_FILE
 
+    frames = make_frame_cache(load_config(CONFIG, SIZE_OVERRIDES[size]).data.cache_mb)  # both trainings: decode once
     results = []
-    frames = None  # both trainings read the same videos: decode them once
     for i, spec in enumerate(demo_models()):
         say(f"[{2 + i}/4] {spec.name}: train ({spec.kernels} kernels), evaluate on the test split, report")
-        result, frames = _train_and_evaluate(spec, index, out / "runs" / spec.name, size, seed, epochs, progress,
-                                             frames)
-        results.append(result)
+        results.append(_train_and_evaluate(spec, index, out / "runs" / spec.name, size, seed, epochs, progress,
+                                           frames))
 
     say("[4/4] predict: a few test videos with both models")
     predictions = _predict(index, out, results, progress)
@@ -103,9 +104,8 @@ def run_demo(out: str | Path, *, size: str = "default", seed: int = 0, epochs: i
 
 
 def _train_and_evaluate(spec: DemoModel, index: Path, run_dir: Path, size: str, seed: int, epochs: int | None,
-                        progress: bool, frames: FrameCache | None) -> tuple[dict, FrameCache | None]:
-    """Train, evaluate and report one model; (its table row, the decoded-frame cache for the next training)."""
-    from resnet3d.data.cache import FrameCache
+                        progress: bool, frames: FrameCache | None) -> dict:
+    """Train (reading decoded videos from `frames`), evaluate and report one model; its table row."""
     from resnet3d.data.synth import CLASS_NAMES
     from resnet3d.evaluation.report import write_run_report
     from resnet3d.evaluation.run import EvalRequest, run_eval
@@ -121,8 +121,6 @@ def _train_and_evaluate(spec: DemoModel, index: Path, run_dir: Path, size: str, 
     config.model.options = dict(spec.options)  # the 2D twin drops the temporal stem options
     config.data.clip_length = max(1, config.data.clip_length // spec.frame_step)
     config.data.t_stride *= spec.frame_step
-    if frames is None and config.data.cache_mb:
-        frames = FrameCache(config.data.cache_mb << 20)
     _clear_previous_run(run_dir)
     trained = train(config, frame_cache=frames)
 
@@ -145,7 +143,7 @@ def _train_and_evaluate(spec: DemoModel, index: Path, run_dir: Path, size: str, 
                  "eval_clips": EVAL_CLIPS},
         "run_dir": str(run_dir), "checkpoint": str(checkpoint), "eval": str(eval_dir / "results.json"),
         "report": str(report["report.md"]),
-    }, frames
+    }
 
 
 def _predict(index_path: Path, out: Path, results: list[dict], progress: bool) -> list[dict]:

@@ -51,3 +51,8 @@ class FrameCache:
 
     def __len__(self) -> int:
         return len(self._videos)
+
+
+def make_frame_cache(cache_mb: int) -> FrameCache | None:
+    """A cache of `cache_mb` MB of decoded frames (`data.cache_mb`), or None for 0."""
+    return FrameCache(cache_mb << 20) if cache_mb else None

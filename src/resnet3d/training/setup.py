@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from resnet3d.data.cache import FrameCache
+from resnet3d.data.cache import FrameCache, make_frame_cache
 from resnet3d.errors import Resnet3dError
 from resnet3d.inference import banner
 from resnet3d.inference.fast_path import prepare_for_training
@@ -256,8 +256,8 @@ def _build_datasets(config: TrainConfig, index: Any, normalization: Any, cache: 
     from resnet3d.data.transforms import build_eval_transform, build_train_transform
 
     d = config.data
-    if cache is None and d.cache_mb:
-        cache = FrameCache(d.cache_mb << 20)
+    if cache is None:  # not `or`: an empty FrameCache is falsy
+        cache = make_frame_cache(d.cache_mb)
     train_index = index.subset(d.train_subset)
     if len(train_index) == 0:
         raise ConfigError(f"data.train_subset: no {d.train_subset!r} videos in {d.index}")

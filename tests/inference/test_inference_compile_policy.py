@@ -62,3 +62,68 @@ def test_can_compile_needs_a_cpp_compiler_on_cpu(monkeypatch):
     assert compile_policy.can_compile(torch.device("cuda"))
     monkeypatch.setattr(compile_policy.shutil, "which", lambda name: "/usr/bin/g++" if name == "g++" else None)
     assert compile_policy.can_compile(torch.device("cpu"))
+
+
+def test_a_job_told_its_size_later_compiles_then(compiled_shapes, monkeypatch):
+    monkeypatch.setattr(compile_policy, "LONG_JOB_S", 0.0)
+    net = AutoCompile(_Doubler(), total_clips=0, device=torch.device("cpu"))
+    for _ in range(3):
+        net(torch.randn(4, 2))
+    assert net.compiled is None  # nothing announced to come: eager
+    net.expect(8)
+    net(torch.randn(4, 2))  # eager, and now decides: 4 clips still to come
+    x = torch.randn(4, 2)
+    assert torch.equal(net(x), x * 2) and compiled_shapes == [(4, 2)]
+
+
+def test_compiled_for_the_largest_batch_seen_and_larger_ones_are_split(compiled_shapes, monkeypatch):
+    monkeypatch.setattr(compile_policy, "LONG_JOB_S", 0.0)
+    net = AutoCompile(_Doubler(), total_clips=100, device=torch.device("cpu"))
+    net(torch.randn(4, 2))
+    net(torch.randn(3, 2))  # a tail batch decides: the compiled batch is still 4
+    x = torch.randn(6, 2)
+    assert torch.equal(net(x), x * 2)
+    assert compiled_shapes == [(4, 2), (4, 2)]  # 6 clips as 4 + 2 padded to 4
+
+
+def _features(model, paths, windowing, transform, out):
+    from resnet3d.inference.features import NpyWriter, VideoItem, extract_features
+
+    items = [VideoItem(f"v{i}", str(p)) for i, p in enumerate(paths)]
+    return extract_features(model, items, windowing, transform, NpyWriter(out), batch_size=8, progress=False)
+
+
+def test_features_tell_auto_compile_the_clips_the_next_videos_will_bring(compiled_shapes, monkeypatch, tmp_path,
+                                                                         video_dir, tiny_checkpoint):
+    import numpy as np
+
+    from resnet3d.inference.predict import InferenceModel, load_protocol
+
+    monkeypatch.setattr(compile_policy, "LONG_JOB_S", 0.0)
+    network, _, windowing, transform, _ = load_protocol(tiny_checkpoint)
+    paths = [video_dir / "long.mp4"] * 3  # 45 frames: 5 windows of 8 frames (+ the loop-padded tail), one batch each
+    eager = _features(InferenceModel(network, mode="features", precision="fp32"), paths, windowing, transform,
+                      tmp_path / "eager")
+    auto = InferenceModel(network, mode="features", precision="fp32", compile="auto")
+    run = _features(auto, paths, windowing, transform, tmp_path / "auto")
+    # video 1 (its own windows only) runs eagerly; video 2 is told that video 3 brings as many and decides to
+    # compile; video 3 runs compiled
+    assert run.written == eager.written == ["v0", "v1", "v2"]
+    windows = len(np.load(tmp_path / "eager" / "v0" / "windows.npy"))
+    assert auto.compiled and compiled_shapes == [(windows, 3, 8, 32, 32)]
+    for key in run.written:
+        np.testing.assert_array_equal(np.load(tmp_path / "auto" / key / "windows.npy"),
+                                      np.load(tmp_path / "eager" / key / "windows.npy"))
+
+
+def test_predict_on_one_long_video_compiles_for_its_windows(compiled_shapes, monkeypatch, video_dir, tiny_checkpoint):
+    from resnet3d.inference.predict import InferenceSetup, predict_videos
+
+    monkeypatch.setattr(compile_policy, "LONG_JOB_S", 0.0)
+    setup = InferenceSetup.from_checkpoint(tiny_checkpoint, precision="fp32", compile="auto")
+    records, errors, _ = predict_videos(setup, [str(video_dir / "long.mp4")], batch_size=2, progress=False)
+    windows = len(records[0]["windows"])
+    # batches of 2: the second (eager) one sees windows - 4 clips still to come and compiles for the rest
+    assert windows > 4 and not errors
+    assert len(compiled_shapes) == (windows - 4 + 1) // 2 and {s[0] for s in compiled_shapes} == {2}
+    assert setup.protocol()["compile"] == "auto" and setup.protocol()["compiled"] is True

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     items = engine.video_items(args.videos, args.fps, data=args.data, root=args.root, subset=args.subset)
     setup = InferenceSetup.from_checkpoint(
-        args.checkpoint, mode="features", device=args.device, precision=args.precision, compile=args.compile == "on",
+        args.checkpoint, mode="features", device=args.device, precision=args.precision, compile=args.compile or "auto",
         clip_length=args.clip_length, t_stride=args.t_stride, input_size=args.input_size, stride=args.stride,
         model_options=model_options.load_kwargs(args))
     if not args.quiet:

@@ -30,9 +30,9 @@ def add_inference_args(p: argparse.ArgumentParser, *, stride_help: str) -> None:
                    help="auto: bf16 on AMX / AVX-512 BF16 CPUs and bf16 GPUs, fp32 on other CPUs, fp16 on "
                         "older GPUs; the banner says why (default: auto)")
     g.add_argument("--compile", nargs="?", const="on", default=None, choices=COMPILE_CHOICES,
-                   help="torch.compile with inductor freezing, a few seconds once per input shape; auto (eval's "
-                        "default) compiles when the clips left would take over 2 minutes eagerly; predict and "
-                        "features compile only with --compile (on)")
+                   help="torch.compile with inductor freezing, a few seconds once per input shape; auto (the "
+                        "default) compiles when the clips left would take over 2 minutes eagerly (a live input "
+                        "stays eager)")
     g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)")
     model_options.add_arguments(p)
 
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from resnet3d.io import atomic_write_text
 
     setup = engine.InferenceSetup.from_checkpoint(
-        args.checkpoint, mode="probs", device=args.device, precision=args.precision, compile=args.compile == "on",
+        args.checkpoint, mode="probs", device=args.device, precision=args.precision, compile=args.compile or "auto",
         clip_length=args.clip_length, t_stride=args.t_stride, input_size=args.input_size, stride=args.stride,
         labels=args.labels, model_options=model_options.load_kwargs(args))
     if args.top_k < 1:

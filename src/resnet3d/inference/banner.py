@@ -84,7 +84,7 @@ def setup_facts(setup: Any, checkpoint: Any, requested: str, videos: dict[str, i
     return inference_facts(setup.network, setup.meta, checkpoint,
                            precision=choose_precision(requested, setup.model.device), device=setup.model.device,
                            frames=setup.windowing.clip_length, size=setup.transform.input_size, videos=videos,
-                           compile="on" if setup.model.compiled else "off")
+                           compile=setup.model.compile)
 
 
 def format_banner(command: str, facts: dict) -> str:

@@ -3,7 +3,8 @@
 torch.compile with inductor freezing costs seconds per input shape and, measured on the AMD Zen 5 kind, makes a
 full-size R3D-18/R3D-50 forward 7-12 % faster (docs/benchmarks.md); the AMX report saw 2.6x. So a job is
 compiled when the clips still to come would take the eager network over `LONG_JOB_S`, judged from the eager
-batches already run, and only where inductor can build CPU kernels (a C++ compiler is on the PATH).
+batches already run, and only where inductor can build CPU kernels (a C++ compiler is on the PATH). Jobs that learn
+their size as they go (predict and features: a video's windows are known once it is open) say so with `expect`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def compile_frozen(net: torch.nn.Module) -> torch.nn.Module:
 class AutoCompile(torch.nn.Module):
     """Runs `net` eagerly and compiles it once the clips left (of `total_clips`) would take over LONG_JOB_S.
 
-    Batches after the switch are padded to the batch size compiled for, so one compilation serves them all.
+    It compiles for the largest batch seen; later batches are padded (or split) to that size, so one compilation
+    serves them all.
     """
 
     def __init__(self, net: torch.nn.Module, total_clips: int, device: torch.device):
@@ -41,29 +43,40 @@ class AutoCompile(torch.nn.Module):
         self.net, self.left, self.device = net, total_clips, device
         self.compiled: torch.nn.Module | None = None
         self.batch, self.eager_calls, self.announced = 0, 0, False
+        self.seconds_per_clip = float("inf")
+
+    def expect(self, clips: int) -> None:
+        """The clips still to come from now on (the next eager batch decides again with this count)."""
+        self.left = clips
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = len(x)
         self.left -= n
         if self.compiled is not None:
-            if n < self.batch:
-                x = torch.cat([x, x.new_zeros(self.batch - n, *x.shape[1:])])
-            start = time.perf_counter()
-            out = self.compiled(x)[:n]
-            if not self.announced:
-                self.announced = True
-                print(f"compile: done, first compiled batch {time.perf_counter() - start:.1f} s", file=sys.stderr)
-            return out
+            return torch.cat([self._run_compiled(chunk) for chunk in x.split(self.batch)])
         start = time.perf_counter()
         out = self.net(x)
         self.eager_calls += 1
-        if self.eager_calls == 2:  # the first call builds kernels and times layer forms: judge by the second
-            self._decide(n, time.perf_counter() - start)
+        self.batch = max(self.batch, n)
+        if self.eager_calls >= 2:  # the first call builds kernels and times layer forms: judge by the later ones
+            self.seconds_per_clip = min(self.seconds_per_clip, (time.perf_counter() - start) / n)
+            self._decide()
         return out
 
-    def _decide(self, batch: int, seconds: float) -> None:
-        eager_left = seconds / batch * self.left
+    def _run_compiled(self, x: torch.Tensor) -> torch.Tensor:
+        n = len(x)
+        if n < self.batch:
+            x = torch.cat([x, x.new_zeros(self.batch - n, *x.shape[1:])])
+        start = time.perf_counter()
+        out = self.compiled(x)[:n]
+        if not self.announced:
+            self.announced = True
+            print(f"compile: done, first compiled batch {time.perf_counter() - start:.1f} s", file=sys.stderr)
+        return out
+
+    def _decide(self) -> None:
+        eager_left = self.seconds_per_clip * self.left
         if eager_left > LONG_JOB_S and can_compile(self.device):
             print(f"compile: auto: {self.left} clips left would take ~{eager_left:.0f} s eagerly; compiling (once, "
                   "a few seconds)", file=sys.stderr)
-            self.compiled, self.batch = compile_frozen(self.net), batch
+            self.compiled = compile_frozen(self.net)

@@ -11,7 +11,7 @@ import numpy as np
 
 from resnet3d.data.transforms import EvalTransform
 from resnet3d.data.video import VideoError
-from resnet3d.inference.predict import InferenceModel, VideoOutput, Windowing, run_video
+from resnet3d.inference.predict import InferenceModel, VideoOutput, Windowing, expected_clips, run_video
 from resnet3d.errors import Resnet3dError
 from resnet3d.io import atomic_path
 
@@ -124,20 +124,23 @@ def extract_features(model: InferenceModel, items: list[VideoItem], windowing: W
     from tqdm import tqdm
 
     run = FeatureRun()
+    windows = 0
     bar = tqdm(items, desc="features", unit="video", disable=not progress, dynamic_ncols=True)
-    for item in bar:
+    for i, item in enumerate(bar):
         key = check_key(item.key)
         if writer.done(key):
             run.skipped.append(key)
             continue
         try:
-            out = run_video(item.path, model, windowing, transform, batch_size=batch_size, kind=item.kind, fps=item.fps)
+            out = run_video(item.path, model, windowing, transform, batch_size=batch_size, kind=item.kind, fps=item.fps,
+                            clips_after=expected_clips(windows, len(run.written), len(items) - i - 1))
         except VideoError as e:
             run.failed.append(str(e))
             bar.write(f"skipped: {e}")
             continue
         writer.write(key, out)
         run.written.append(key)
+        windows += len(out.frames)
         bar.set_postfix(done=len(run.written), skipped=len(run.skipped), failed=len(run.failed))
     return run
 

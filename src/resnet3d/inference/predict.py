@@ -60,24 +60,42 @@ class InferenceModel:
     """A model set up for fast inference (`prepare_for_inference`): batches in, float32 CPU outputs back.
 
     `mode` picks the output: "probs" (softmax of the logits), "logits" or "features" (`forward_features`).
+    `compile`: True or "on" (torch.compile with inductor freezing), False or "off", or "auto" (compiled once the
+    clips still to come, as `expect_clips` says, would take over `compile_policy.LONG_JOB_S` eagerly).
     """
 
     def __init__(self, model: torch.nn.Module, *, device: torch.device | str = "cpu", precision: str = "auto",
-                 mode: str = "probs", compile: bool = False):
+                 mode: str = "probs", compile: bool | str = False):
         if mode not in ("probs", "logits", "features"):
             raise ValueError(f"mode must be probs, logits or features, got {mode!r}")
+        self.compile = {True: "on", False: "off"}.get(compile, compile)
+        if self.compile not in ("on", "off", "auto"):
+            raise ValueError(f"compile must be on, off or auto, got {compile!r}")
         self.device = torch.device(device)
         self.precision = resolve_precision(precision, self.device)
         self.mode = mode
         self.module = prepare_for_inference(model, self.device, precision=self.precision,
-                                            features=mode == "features", compile=compile)
-        self.compiled = compile
+                                            features=mode == "features", compile=self.compile == "on")
+        if self.compile == "auto":
+            from resnet3d.inference.compile_policy import AutoCompile
+
+            self.module = AutoCompile(self.module, total_clips=0, device=self.device)
         self._batch: int | None = None
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the batches now run through a compiled network."""
+        return self.compile == "on" or (self.compile == "auto" and self.module.compiled is not None)
+
+    def expect_clips(self, clips: int) -> None:
+        """Tell `--compile auto` how many clips are still to come (a no-op otherwise)."""
+        if self.compile == "auto":
+            self.module.expect(clips)
 
     def __call__(self, clips: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W) float clips -> (B, D) float32 outputs on the CPU."""
         n = len(clips)
-        if self.compiled:
+        if self.compile == "on":
             # Pad short (tail) batches to the first batch size: a new shape would trigger a new compilation.
             self._batch = self._batch or n
             if n < self._batch:
@@ -120,7 +138,8 @@ class InferenceSetup:
         """The windowing and preprocessing used, for output files."""
         return {"clip_length": self.windowing.clip_length, "t_stride": self.windowing.t_stride,
                 "window_stride": self.windowing.stride or self.windowing.span, "input_size": self.transform.input_size,
-                "crops": 1, "precision": self.model.precision, "compiled": self.model.compiled}
+                "crops": 1, "precision": self.model.precision, "compile": self.model.compile,
+                "compiled": self.model.compiled}
 
     def cost(self, *, views_per_video: float, clips: int, seconds: float) -> dict:
         """Parameters, GMACs per view and per video, and measured throughput."""
@@ -219,16 +238,19 @@ def frame_shrinker(transform: EvalTransform) -> Callable[[np.ndarray], np.ndarra
 
 def run_video(path: str | Path, model: Callable[[torch.Tensor], torch.Tensor], windowing: Windowing,
               transform: EvalTransform, *, batch_size: int = 8, kind: str | None = None,
-              fps: float | None = None) -> VideoOutput:
+              fps: float | None = None, clips_after: int = 0) -> VideoOutput:
     """Run `model` (batched clips -> (B, D)) over every window of one video; raises `VideoError` for broken files.
 
-    Frames are shrunk to the transform's short side as they are decoded, so a kept frame is small.
+    Frames are shrunk to the transform's short side as they are decoded, so a kept frame is small. Once the video
+    is open, a model with `expect_clips` is told its windows plus `clips_after` (the clips expected after it).
     """
     resize = frame_shrinker(transform)
     frames: list[tuple[int, int]] = []
     outputs: list[torch.Tensor] = []
     batch: list[torch.Tensor] = []
     with open_video(path, kind, fps=fps) as source:
+        if hasattr(model, "expect_clips"):
+            model.expect_clips(len(windowing.clips(source.num_frames)) + clips_after)
         for start, end, clip in stream_windows(source, windowing, resize):
             frames.append((start, end))
             batch.append(transform(clip))
@@ -295,18 +317,25 @@ def predict_videos(setup: InferenceSetup, videos: list[str], *, batch_size: int 
     records, errors = [], []
     start = time.perf_counter()
     bar = tqdm(videos, desc="predict", unit="video", disable=not progress, dynamic_ncols=True, file=sys.stderr)
-    for path in bar:
+    windows = 0
+    for i, path in enumerate(bar):
         try:
-            out = run_video(path, setup.model, setup.windowing, setup.transform, batch_size=batch_size, fps=fps)
+            out = run_video(path, setup.model, setup.windowing, setup.transform, batch_size=batch_size, fps=fps,
+                            clips_after=expected_clips(windows, len(records), len(videos) - i - 1))
         except VideoError as e:
             errors.append(str(e))
             bar.write(f"resnet3d: skipped {e}", file=sys.stderr)
             continue
         records.append(prediction_record(out, setup.class_names, top_k))
+        windows += len(out.frames)
     seconds = time.perf_counter() - start
-    windows = sum(len(r["windows"]) for r in records)
     cost = setup.cost(views_per_video=windows / len(records) if records else 0, clips=windows, seconds=seconds)
     return records, errors, cost
+
+
+def expected_clips(windows_done: int, videos_done: int, videos_after: int) -> int:
+    """Clips expected from `videos_after` more videos at the mean window count so far (0 before the first video)."""
+    return round(windows_done / videos_done * videos_after) if videos_done else 0
 
 
 def predictions_text(checkpoint: str | Path, setup: InferenceSetup, records: list[dict], errors: list[str],

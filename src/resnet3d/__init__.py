@@ -43,6 +43,7 @@ _LAZY = {
     "GradCam": "resnet3d.inference.explain",
     # evaluation
     "evaluate": "resnet3d.evaluation.multiview",
+    "evaluate_models": "resnet3d.evaluation.multiview",
     "EvalRequest": "resnet3d.evaluation.run",
     "run_eval": "resnet3d.evaluation.run",
     "write_run_report": "resnet3d.evaluation.report",

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from resnet3d.evaluation.multiview import evaluate
+from resnet3d.evaluation.multiview import evaluate, evaluate_models
 
 # Clip probabilities per video; the "model" just returns log-probabilities packed into the clip tensor.
 # video 0 (label 0): clips predict 1, 1, 0 -> 1/3 clip hits; mean [.6, .4, 0] -> video hit.
@@ -56,6 +56,37 @@ def test_loss_is_the_mean_clip_cross_entropy_and_training_mode_is_restored():
     expected = -(math.log(0.4) + math.log(0.4) + math.log(1.0) + math.log(0.7) + math.log(0.4) + math.log(0.4)) / 6
     assert result.loss == pytest.approx(expected)
     assert model.training
+
+
+class Reversed(torch.nn.Module):
+    """The clip's logits in reverse class order: a second model that scores the same batches differently."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1).flip(1)
+
+
+def test_several_models_in_one_pass_equal_each_alone_and_read_the_loader_once():
+    batches = [batch([1]), batch([0])]
+    reads = []
+
+    def loader():
+        for b in batches:
+            reads.append(1)
+            yield b
+
+    plain, reverse = LogitsInClip().train(), Reversed().eval()
+    both = evaluate_models([plain, reverse], loader(), device="cpu", criterion=torch.nn.CrossEntropyLoss(),
+                           progress=False)
+    assert len(reads) == 2  # one pass for both models
+    alone = [evaluate(m, batches, device="cpu", criterion=torch.nn.CrossEntropyLoss(), progress=False)
+             for m in (plain, reverse)]
+    for got, want in zip(both, alone):
+        assert (got.loss, got.clip_top1, got.video_top1, got.video_top5) == (want.loss, want.clip_top1,
+                                                                            want.video_top1, want.video_top5)
+        assert torch.equal(got.video_scores, want.video_scores)
+    # reversed: video 0 scores [0, .4, .6] (a miss), video 1 [.5, .5, 0] (a miss): the two results differ
+    assert (both[0].video_top1, both[1].video_top1) == (0.5, 0.0)
+    assert plain.training and not reverse.training  # each model's mode restored
 
 
 def test_unlabelled_videos_get_scores_but_no_accuracy():

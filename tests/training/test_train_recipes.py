@@ -104,6 +104,19 @@ def test_trained_ema_weights_equal_the_hand_computed_average_and_are_kept_as_bes
     assert result.video_top1 == row["ema_val_video_top1"] and result.clip_top1 == row["ema_val_clip_top1"]
 
 
+def test_validation_with_ema_decodes_each_video_once_per_epoch(tiny_config, monkeypatch):
+    import resnet3d.data.datasets as datasets
+    from resnet3d.data.annotations import read_index
+
+    opened = []
+    real_open = datasets.open_video
+    monkeypatch.setattr(datasets, "open_video", lambda path, *a, **k: opened.append(str(path)) or real_open(path, *a, **k))
+    summary = train(tiny_config("schedule.epochs=2", "optim.ema=0.9"))
+    val = {str(r.path) for r in read_index(tiny_config().data.index).subset("validation")}
+    assert val and sorted(p for p in opened if p in val) == sorted([*val, *val])  # 2 epochs; model and EMA share
+    assert all(r["ema_val_video_top1"] is not None for r in summary.history)
+
+
 @pytest.mark.parametrize("override, message", [("optim.ema=1", "optim.ema: must be < 1"),
                                                ("optim.mix_prob=1.5", "optim.mix_prob: must be <= 1.0"),
                                                ("optim.mixup=-1", "optim.mixup: must be >= 0")])

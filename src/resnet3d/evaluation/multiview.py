@@ -6,7 +6,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import torch
 
@@ -54,38 +54,49 @@ def evaluate(model: torch.nn.Module, loader: Iterable, *, device: torch.device |
     single-process metrics.
     Pass the bare module, not a DDP wrapper. Inputs go channels_last_3d when the model's weights are.
     """
+    return evaluate_models([model], loader, device=device, precision=precision, criterion=criterion,
+                           distributed=distributed, progress=progress)[0]
+
+
+def evaluate_models(models: Sequence[torch.nn.Module], loader: Iterable, *, device: torch.device | str,
+                    precision: str = "fp32", criterion: Callable | None = None, distributed: bool = False,
+                    progress: bool = True) -> list[EvalResult]:
+    """`evaluate` of several models in one pass over `loader` (each batch decoded once); one result per model,
+    each with the pass's wall time."""
     device = torch.device(device)
     precision = resolve_precision(precision, device)
     per_clip_loss = _per_clip(criterion) if criterion is not None else None
-    channels_last = _is_channels_last(model)
-    rows: dict[int, torch.Tensor] = {}
-    was_training = model.training
-    model.eval()
+    channels_last = [_is_channels_last(model) for model in models]
+    rows: list[dict[int, torch.Tensor]] = [{} for _ in models]
+    was_training = [model.training for model in models]
+    for model in models:
+        model.eval()
     bar = _progress(loader, progress and (not distributed or _rank() == 0))
     clips_seen = 0
     start = time.perf_counter()
     try:
         with torch.inference_mode():
             for clips, labels, video in bar:
-                clips = clips.to(device, non_blocking=True)
-                if channels_last:
-                    clips = to_channels_last(clips)
-                with autocast(precision, device):
-                    logits = model(clips)
-                logits = logits.float()
-                labels = labels.to(device)
-                losses = per_clip_loss(logits, labels.clamp(min=0)) if per_clip_loss is not None else None
-                _accumulate(rows, logits, labels, video.to(device), losses)
+                clips, labels, video = clips.to(device, non_blocking=True), labels.to(device), video.to(device)
+                for model, model_rows, last in zip(models, rows, channels_last):
+                    with autocast(precision, device):
+                        logits = model(to_channels_last(clips) if last else clips).float()
+                    losses = per_clip_loss(logits, labels.clamp(min=0)) if per_clip_loss is not None else None
+                    _accumulate(model_rows, logits, labels, video, losses)
                 clips_seen += len(clips)
     finally:
-        model.train(was_training)
+        for model, mode in zip(models, was_training):
+            model.train(mode)
         if hasattr(bar, "close"):
             bar.close()
     seconds = time.perf_counter() - start
-    table = _table(rows, device)
-    if distributed:
-        table = _gather_unique(table)
-    return _result(table, criterion is not None, seconds, clips_seen)
+    results = []
+    for model_rows in rows:
+        table = _table(model_rows, device)
+        if distributed:
+            table = _gather_unique(table)
+        results.append(_result(table, criterion is not None, seconds, clips_seen))
+    return results
 
 
 def _per_clip(criterion: Callable) -> Callable:

@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 
 from resnet3d.data.cache import FrameCache
-from resnet3d.evaluation.multiview import evaluate
+from resnet3d.evaluation.multiview import evaluate_models
 from resnet3d.inference import banner
 from resnet3d.inference.fast_path import DTYPES, InferenceNet
 from resnet3d.io import atomic_path, atomic_write_json, atomic_write_text
@@ -142,16 +142,13 @@ def validate(parts: RunParts, epoch: int) -> tuple[Any, Any]:
     if hasattr(parts.val_set, "set_epoch"):
         parts.val_set.set_epoch(epoch)
     # BN folded as `resnet3d eval` runs it, with eager convolutions: timed layer forms could differ between a run
-    # and its resume, and validation numbers must be reproducible
-    net_eval = InferenceNet(parts.model, DTYPES[precision])
-    result = evaluate(net_eval, parts.val_loader, device=ctx.device, precision=precision,
-                      criterion=parts.val_criterion, distributed=ctx.distributed,
-                      progress=parts.config.run.progress and ctx.is_main)
-    ema_result = None
-    if parts.ema is not None:
-        ema_result = evaluate(InferenceNet(parts.ema.module, DTYPES[precision]), parts.val_loader, device=ctx.device,
-                              precision=precision, criterion=parts.val_criterion, distributed=ctx.distributed,
-                              progress=False)
+    # and its resume, and validation numbers must be reproducible. With EMA, both see each batch: one decode.
+    models = [parts.model] + ([parts.ema.module] if parts.ema is not None else [])
+    nets = [InferenceNet(m, DTYPES[precision]) for m in models]
+    result, *ema = evaluate_models(nets, parts.val_loader, device=ctx.device, precision=precision,
+                                   criterion=parts.val_criterion, distributed=ctx.distributed,
+                                   progress=parts.config.run.progress and ctx.is_main)
+    ema_result = ema[0] if ema else None
     if parts.config.schedule.name == "plateau":
         parts.scheduler.step(result.loss)
     return result, ema_result

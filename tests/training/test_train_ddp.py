@@ -44,3 +44,32 @@ def test_torchrun_two_processes_match_one_process_evaluation(odd_index, tmp_path
     assert result.clip_top1 == logged["val_clip_top1"] and result.video_top1 == logged["val_video_top1"]
     assert result.mean_class_accuracy == logged["val_mean_class_accuracy"]
     assert result.loss == pytest.approx(logged["val_loss"], rel=1e-5)
+
+
+TWO_RUNS = """
+import sys
+from resnet3d.training.config import load_config
+from resnet3d.training.loop import train
+
+out, overrides = sys.argv[1], sys.argv[2:]
+for name in ("first", "second"):
+    train(load_config(None, [*overrides, f"run.out_dir={out}/{name}"]))
+"""
+
+
+def test_two_trainings_in_one_torchrun_each_get_their_own_process_group(odd_index, tmp_path):
+    # torchrun's store outlives a process group: the second group once read the first one's keys and hung
+    script = tmp_path / "two_runs.py"
+    script.write_text(TWO_RUNS)
+    overrides = [f"data.index={odd_index}", "model.arch=resnet10", "model.options={widen_factor: 0.125}",
+                 "data.input_size=32", "data.clip_length=8", "data.batch_size=4", "data.workers=0", "data.val_clips=2",
+                 "schedule.epochs=1", "run.precision=fp32", "run.device=cpu", "run.progress=false",
+                 "run.tensorboard=false"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(free_port()), str(script), str(tmp_path / "runs"), *overrides]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-4000:]
+    for name in ("first", "second"):
+        summary = json.loads((tmp_path / "runs" / name / "summary.json").read_text())
+        assert summary["status"] == "finished" and summary["steps_done"] == 3

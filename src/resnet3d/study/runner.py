@@ -158,7 +158,7 @@ def run_study(spec: StudySpec, study_dir: str | Path, *, dry_run: bool = False, 
             continue
         say(f"[{i}/{len(planned)}] {p.cell.name}: {'resuming' if p.status == 'partial' else 'training'}")
         p.config.run.progress = progress and p.config.run.progress
-        summary = train_cell(p.config, p.cell.name)
+        summary = train_cell(p.config)
         outcome.trained.append(p.cell.name)
         if summary["status"] != "finished":
             outcome.status = "interrupted"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 
@@ -43,13 +44,23 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
+_GROUPS = itertools.count()  # process groups this process has joined: the same sequence on every rank
+
+
 def setup(device_name: str) -> DistContext:
-    """Join the process group torchrun describes in the environment (RANK, WORLD_SIZE, MASTER_ADDR...)."""
+    """Join the process group torchrun describes in the environment (RANK, WORLD_SIZE, MASTER_ADDR...).
+
+    Each group this process joins gets its own key prefix in torchrun's store, which outlives a group: a second
+    group under the same keys (a second `train()` in one torchrun, the study's next cell) would read the first
+    one's stale addresses and hang.
+    """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     device = pick_device(device_name, local_rank)
     if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", init_method="env://")
+        store, rank, world_size = next(dist.rendezvous("env://"))
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=rank, world_size=world_size,
+                                store=dist.PrefixStore(f"resnet3d/group{next(_GROUPS)}/", store))
     return DistContext(rank, world_size, local_rank, device)
 
 

@@ -78,9 +78,10 @@ def evaluate_models(models: Sequence[torch.nn.Module], loader: Iterable, *, devi
         with torch.inference_mode():
             for clips, labels, video in bar:
                 clips, labels, video = clips.to(device, non_blocking=True), labels.to(device), video.to(device)
+                inputs = {False: clips, True: to_channels_last(clips) if any(channels_last) else None}
                 for model, model_rows, last in zip(models, rows, channels_last):
                     with autocast(precision, device):
-                        logits = model(to_channels_last(clips) if last else clips).float()
+                        logits = model(inputs[last]).float()
                     losses = per_clip_loss(logits, labels.clamp(min=0)) if per_clip_loss is not None else None
                     _accumulate(model_rows, logits, labels, video, losses)
                 clips_seen += len(clips)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from typing import Callable
 
 import torch
 
@@ -29,6 +30,17 @@ def compile_frozen(net: torch.nn.Module) -> torch.nn.Module:
 
     inductor_config.freezing = True
     return torch.compile(net, dynamic=False)
+
+
+def in_batches_of(net: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch: int) -> torch.Tensor:
+    """`net(x)` run in chunks of exactly `batch` clips (the last zero-padded), so a compiled `net` sees one shape."""
+    outs = []
+    for chunk in x.split(batch):
+        n = len(chunk)
+        if n < batch:
+            chunk = torch.cat([chunk, chunk.new_zeros(batch - n, *chunk.shape[1:])])
+        outs.append(net(chunk)[:n])
+    return torch.cat(outs)
 
 
 class AutoCompile(torch.nn.Module):
@@ -53,7 +65,7 @@ class AutoCompile(torch.nn.Module):
         n = len(x)
         self.left -= n
         if self.compiled is not None:
-            return torch.cat([self._run_compiled(chunk) for chunk in x.split(self.batch)])
+            return self._run_compiled(x)
         start = time.perf_counter()
         out = self.net(x)
         self.eager_calls += 1
@@ -64,11 +76,8 @@ class AutoCompile(torch.nn.Module):
         return out
 
     def _run_compiled(self, x: torch.Tensor) -> torch.Tensor:
-        n = len(x)
-        if n < self.batch:
-            x = torch.cat([x, x.new_zeros(self.batch - n, *x.shape[1:])])
         start = time.perf_counter()
-        out = self.compiled(x)[:n]
+        out = in_batches_of(self.compiled, x, self.batch)
         if not self.announced:
             self.announced = True
             print(f"compile: done, first compiled batch {time.perf_counter() - start:.1f} s", file=sys.stderr)

@@ -18,6 +18,7 @@ import torch
 from resnet3d.data import sampling
 from resnet3d.data.transforms import EvalTransform, resize_short_side
 from resnet3d.data.video import VideoError, open_video
+from resnet3d.inference.compile_policy import AutoCompile, in_batches_of
 from resnet3d.inference.fast_path import default_device, prepare_for_inference, resolve_precision
 from resnet3d.errors import Resnet3dError
 
@@ -77,8 +78,6 @@ class InferenceModel:
         self.module = prepare_for_inference(model, self.device, precision=self.precision,
                                             features=mode == "features", compile=self.compile == "on")
         if self.compile == "auto":
-            from resnet3d.inference.compile_policy import AutoCompile
-
             self.module = AutoCompile(self.module, total_clips=0, device=self.device)
         self._batch: int | None = None
 
@@ -94,14 +93,13 @@ class InferenceModel:
 
     def __call__(self, clips: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W) float clips -> (B, D) float32 outputs on the CPU."""
-        n = len(clips)
-        if self.compile == "on":
-            # Pad short (tail) batches to the first batch size: a new shape would trigger a new compilation.
-            self._batch = self._batch or n
-            if n < self._batch:
-                clips = torch.cat([clips, clips.new_zeros(self._batch - n, *clips.shape[1:])])
+        clips = clips.to(self.device, non_blocking=True)
         with torch.inference_mode():
-            out = self.module(clips.to(self.device, non_blocking=True))[:n]
+            if self.compile == "on":  # one shape, the first batch's: a new shape would trigger a new compilation
+                self._batch = self._batch or len(clips)
+                out = in_batches_of(self.module, clips, self._batch)
+            else:
+                out = self.module(clips)
         if self.mode == "probs":
             out = torch.softmax(out, dim=1)
         return out.cpu()

@@ -75,7 +75,7 @@ def test_arm_cpuinfo_has_no_flags_line_and_asks_onednn(cpuinfo, monkeypatch):
         monkeypatch.setattr(torch.cpu, probe, lambda: False)
     assert machine.cpu_kind() == "other"
     for native, precision in [(True, "bf16"), (False, "fp32")]:
-        monkeypatch.setattr(machine, "_onednn_bf16", lambda native=native: native)
+        monkeypatch.setattr(machine, "onednn_bf16", lambda native=native: native)
         assert resolve_precision("auto", torch.device("cpu")) == precision
 
 
@@ -95,8 +95,12 @@ def test_auto_on_each_cpu_kind(monkeypatch, kind, precision, why):
 
 def test_asked_precisions_are_kept_and_fp16_on_cpu_is_refused(monkeypatch):
     monkeypatch.setattr(machine, "cpu_kind", lambda: "avx2")
-    assert machine.choose_precision("bf16", torch.device("cpu")) == machine.PrecisionChoice("bf16", "bf16",
-                                                                                            "asked: bf16")
+    assert machine.choose_precision("bf16", torch.device("cpu")) == machine.PrecisionChoice(
+        "bf16", "bf16", "asked: bf16 (AVX2 CPU without bf16 dot products, bf16 would be emulated (measured 0.03x "
+                        "fp32); auto picks fp32 here)")
+    assert machine.choose_precision("fp32", torch.device("cpu")).reason == "asked: fp32"
+    monkeypatch.setattr(machine, "cpu_kind", lambda: "amx")
+    assert machine.choose_precision("bf16", torch.device("cpu")).reason == "asked: bf16"
     with pytest.raises(ValueError, match="fp16 is only supported on CUDA"):
         machine.choose_precision("fp16", torch.device("cpu"))
     with pytest.raises(ValueError, match=r"precision must be one of \['auto', 'fp32', 'bf16', 'fp16'\], got 'fp8'"):

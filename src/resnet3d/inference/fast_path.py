@@ -205,12 +205,13 @@ def times_layer_forms(device: torch.device, precision: str) -> bool:
     """True where CPU inference in `precision` times eager against prepacked convolutions (packed.py) per layer.
 
     Only in bf16: fp32 keeps the eager reference convolutions everywhere, because two processes may time their
-    way to different forms, and fp32 results must agree bit for bit (eval against a run's own validation).
+    way to different forms, and fp32 results must agree bit for bit (eval against a run's own validation). Only
+    where oneDNN can lay out bf16 weights: an AVX2-only CPU cannot (asked for bf16 there, it runs eager).
     """
-    from resnet3d.inference.machine import cpu_kind
+    from resnet3d.inference.machine import cpu_kind, onednn_bf16
     from resnet3d.inference.packed import packing_available
 
-    return (precision == "bf16" and device.type == "cpu" and packing_available()
+    return (precision == "bf16" and device.type == "cpu" and packing_available() and onednn_bf16()
             and cpu_kind() not in PACKING_NEUTRAL_KINDS)
 
 

@@ -74,8 +74,9 @@ def gpu_supports_bf16(device: torch.device) -> bool:
     return bool(torch.version.hip) or torch.cuda.get_device_capability(device)[0] >= 8
 
 
-def _onednn_bf16() -> bool:
-    """oneDNN's own bf16 check; on x86 it is also true for plain AVX-512, where bf16 is emulated (the old rule)."""
+def onednn_bf16() -> bool:
+    """oneDNN's own bf16 check: true where it runs bf16 at all (on plain AVX-512 emulated), false on AVX2-only x86,
+    where it cannot even lay out a bf16 weight (it needs AVX-512 BW/VL/DQ or AVX-NE-CONVERT)."""
     try:
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
@@ -122,7 +123,7 @@ def choose_precision(precision: str, device: torch.device) -> PrecisionChoice:
     if precision == "fp16" and device.type != "cuda":
         raise ValueError("precision fp16 is only supported on CUDA; use bf16 or fp32 on CPU")
     if precision != "auto":
-        return PrecisionChoice(precision, precision, f"asked: {precision}")
+        return PrecisionChoice(precision, precision, f"asked: {precision}{_emulation_note(precision, device)}")
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
         if gpu_supports_bf16(device):
@@ -132,11 +133,19 @@ def choose_precision(precision: str, device: torch.device) -> PrecisionChoice:
     kind = cpu_kind()
     if kind in _AUTO_CPU:
         chosen, why = _AUTO_CPU[kind]
-    elif _onednn_bf16():
+    elif onednn_bf16():
         chosen, why = "bf16", "CPU of another kind, oneDNN reports native bf16"
     else:
         chosen, why = "fp32", "CPU of another kind, no native bf16 in oneDNN"
     return PrecisionChoice(chosen, "auto", f"auto: {why}")
+
+
+def _emulation_note(precision: str, device: torch.device) -> str:
+    """What asking bf16 costs on a CPU kind whose `auto` is fp32 (emulated bf16), else nothing."""
+    kind = cpu_kind()
+    if precision != "bf16" or device.type != "cpu" or _AUTO_CPU.get(kind, ("bf16",))[0] != "fp32":
+        return ""
+    return f" ({_AUTO_CPU[kind][1]}; auto picks fp32 here)"
 
 
 def machine_facts(device: torch.device) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from resnet3d.inference import compile_policy
+from resnet3d.inference import compile_policy, machine
 from resnet3d.inference.compile_policy import AutoCompile
 
 
@@ -26,6 +26,7 @@ def compiled_shapes(monkeypatch):
         return run
     monkeypatch.setattr(compile_policy, "compile_frozen", fake_compile)
     monkeypatch.setattr(compile_policy, "can_compile", lambda device: True)
+    monkeypatch.setattr(machine, "cpu_kind", lambda: "avx512_bf16")  # a kind where compiling measured faster
     return seen
 
 
@@ -54,6 +55,25 @@ def test_no_compiler_means_eager(compiled_shapes, monkeypatch):
     for _ in range(3):
         net(torch.randn(4, 2))
     assert compiled_shapes == [] and net.compiled is None
+
+
+def test_auto_stays_eager_on_a_cpu_kind_where_compiling_measured_no_faster(compiled_shapes, monkeypatch):
+    from resnet3d.inference.banner import fast_path_facts
+    from resnet3d.models.registry import create_model
+
+    monkeypatch.setattr(compile_policy, "LONG_JOB_S", 0.0)
+    model = create_model("resnet10", num_classes=3, widen_factor=0.125)
+    fp32 = machine.choose_precision("fp32", torch.device("cpu"))
+    for kind, compiles in [("avx2", False), ("amx", True)]:
+        monkeypatch.setattr(machine, "cpu_kind", lambda kind=kind: kind)
+        net = AutoCompile(_Doubler(), total_clips=100, device=torch.device("cpu"))
+        for _ in range(3):
+            net(torch.randn(4, 2))
+        assert (net.compiled is not None) is compiles
+        convolutions = fast_path_facts(model, fp32, True, "cpu", inference=True, compile="auto")["convolutions"]
+        assert ("compiled (inductor freezing) once" in convolutions) is compiles
+        assert ("kept eager" in convolutions) is not compiles
+    assert compile_policy.compile_pays(torch.device("cuda"))  # never measured there: compiling stays allowed
 
 
 def test_can_compile_needs_a_cpp_compiler_on_cpu(monkeypatch):

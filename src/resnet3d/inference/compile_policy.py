@@ -3,8 +3,9 @@
 torch.compile with inductor freezing costs seconds per input shape and, measured on the AMD Zen 5 kind, makes a
 full-size R3D-18/R3D-50 forward 7-12 % faster (docs/benchmarks.md); the AMX report saw 2.6x. So a job is
 compiled when the clips still to come would take the eager network over `LONG_JOB_S`, judged from the eager
-batches already run, and only where inductor can build CPU kernels (a C++ compiler is on the PATH). Jobs that learn
-their size as they go (predict and features: a video's windows are known once it is open) say so with `expect`.
+batches already run, and only where inductor can build CPU kernels (a C++ compiler is on the PATH) and compiling
+measured faster on this CPU kind (not on AVX2: `COMPILE_NEUTRAL_KINDS`). Jobs that learn their size as they go
+(predict and features: a video's windows are known once it is open) say so with `expect`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,19 @@ LONG_JOB_S = 120.0  # eager seconds still to come above which compiling (5-10 s,
 def can_compile(device: torch.device) -> bool:
     """True where inductor can build kernels: CUDA, or a CPU with a C++ compiler on the PATH."""
     return device.type == "cuda" or any(shutil.which(c) for c in ("g++", "c++", "clang++"))
+
+
+# CPU kinds where compile+freeze measured no faster than the eager default (docs/benchmarks.md, fp32 on an AVX2 EPYC:
+# R3D-18 1.26x against 1.22x the original, R3D-50 1.66x against 1.67x; eager convolutions already run at 83-92 % of
+# the fp32 matmul probe there), so `auto` never spends the compile (15-20 s per shape) on them.
+COMPILE_NEUTRAL_KINDS = ("avx2",)
+
+
+def compile_pays(device: torch.device) -> bool:
+    """True where `auto` may compile: inductor can build kernels and, on CPU, this kind measured faster compiled."""
+    from resnet3d.inference.machine import cpu_kind
+
+    return can_compile(device) and (device.type == "cuda" or cpu_kind() not in COMPILE_NEUTRAL_KINDS)
 
 
 def compile_frozen(net: torch.nn.Module) -> torch.nn.Module:
@@ -85,7 +99,7 @@ class AutoCompile(torch.nn.Module):
 
     def _decide(self) -> None:
         eager_left = self.seconds_per_clip * self.left
-        if eager_left > LONG_JOB_S and can_compile(self.device):
+        if eager_left > LONG_JOB_S and compile_pays(self.device):
             print(f"compile: auto: {self.left} clips left would take ~{eager_left:.0f} s eagerly; compiling (once, "
                   "a few seconds)", file=sys.stderr)
             self.compiled = compile_frozen(self.net)

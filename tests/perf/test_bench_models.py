@@ -13,11 +13,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import bench_models  # noqa: E402
+from _epoch import guard_line, precision_guard  # noqa: E402
 from _machine import machine_lines  # noqa: E402
 from _report import Row, build_rows, data_share, model_table, peaks_of, probe_report, spread_warnings  # noqa: E402
 from _timing import alternation_order, child, run_alternation  # noqa: E402
 
+from resnet3d.inference import machine
 from resnet3d.inference.machine import KIND_LABELS, cpu_kind
+from resnet3d.models.checkpoint import CheckpointError
 
 
 def test_the_header_names_this_machines_kind():
@@ -163,3 +166,13 @@ def test_every_child_process_gets_an_empty_inductor_cache(monkeypatch):
     (first, first_files), (second, second_files) = seen
     assert first != second and first_files == second_files == []
     assert not first.exists()  # removed after the process
+
+
+def test_the_accuracy_guard_is_skipped_where_the_default_path_is_fp32(monkeypatch):
+    monkeypatch.setattr(machine, "cpu_kind", lambda: "avx2")
+    g = precision_guard("ckpt.pth", "no-such-index.json")  # skipped before anything is read
+    assert guard_line(g) == ("ckpt.pth: the default path here is fp32 (auto: AVX2 CPU without bf16 dot products, "
+                             "bf16 would be emulated (measured 0.03x fp32)), so there is no bf16 to guard -> SKIPPED")
+    monkeypatch.setattr(machine, "cpu_kind", lambda: "avx512_bf16")
+    with pytest.raises(CheckpointError, match="ckpt.pth: no such checkpoint file"):  # guarded: it goes on to load
+        precision_guard("ckpt.pth", "no-such-index.json")

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from _epoch import guard_line, precision_guard, run_data, run_epoch
 from _machine import loadavg, machine_lines, matmul_probe
-from _report import ARCHS, TASK_PATHS, Row, build_rows, data_share, model_table, peaks_of, probe_report
+from _report import ARCHS, TASK_PATHS, Row, build_rows, data_share, gflops, model_table, peaks_of, probe_report
 from _timing import child, model_flops, run_alternation, run_model_config
 
 
@@ -137,7 +137,7 @@ def models_section(st: Settings, device: str) -> dict[tuple[str, str, str], Row]
     default_precision = _default_precision(device)
     print(f"\n## Matmul probe on {device} (n = {st.matmul_n}, median of 7), before and after the model timing")
     print("\n".join(probe_lines))
-    print("peaks used below (median of the two probes): " + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items())
+    print("peaks used below (median of the two probes): " + ", ".join(f"{k} {gflops(v)}" for k, v in peaks.items())
           + f" GFLOP/s (fp32: the best fp32 probe); the default path runs {default_precision}")
     print(f"\n## Models at {st.frames}x{st.size}x{st.size}, batch {st.batch}: {st.rounds} rounds of fresh processes "
           f"in alternation (path order reversed every other round); each: warm-up {st.warmup}, median of {st.reps} "

@@ -106,6 +106,11 @@ def test_probe_report_uses_the_median_of_both_probes_and_warns_on_a_change():
                         "the host changed speed during the run"]  # fp32: 20 / 210 = 10%, no warning
 
 
+def test_probe_figures_below_10_gflops_keep_two_digits():  # emulated bf16 on AVX2 measured 0.3, not "0"
+    _, lines = probe_report({"bf16 torch.mm": 0.31}, {"bf16 torch.mm": 0.29})
+    assert lines[1] == "bf16 torch.mm         0.31    0.29     0.3"
+
+
 def test_peaks_take_the_best_fp32_probe():
     assert peaks_of({"fp32 torch.mm": 170.0, "fp32 oneDNN GEMM": 210.0, "bf16 torch.mm": 400.0}) == {
         "fp32": 210.0, "bf16": 400.0}

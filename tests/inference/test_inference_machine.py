@@ -83,7 +83,7 @@ def test_arm_cpuinfo_has_no_flags_line_and_asks_onednn(cpuinfo, monkeypatch):
     ("amx", "bf16", "AMX CPU, bf16 convolutions run on the AMX tiles"),
     ("avx512_bf16", "bf16", "AVX-512 BF16 CPU, bf16 dot products are native"),
     ("avx512", "fp32", "AVX-512 CPU without BF16, bf16 would be emulated (measured 0.5x fp32)"),
-    ("avx2", "fp32", "AVX2 CPU without bf16 dot products, bf16 would be emulated (measured 0.03x fp32)"),
+    ("avx2", "fp32", "AVX2 CPU without bf16 dot products, bf16 would be emulated (measured 0.02x fp32)"),
 ])
 def test_auto_on_each_cpu_kind(monkeypatch, kind, precision, why):
     monkeypatch.setattr(machine, "cpu_kind", lambda: kind)
@@ -96,7 +96,7 @@ def test_auto_on_each_cpu_kind(monkeypatch, kind, precision, why):
 def test_asked_precisions_are_kept_and_fp16_on_cpu_is_refused(monkeypatch):
     monkeypatch.setattr(machine, "cpu_kind", lambda: "avx2")
     assert machine.choose_precision("bf16", torch.device("cpu")) == machine.PrecisionChoice(
-        "bf16", "bf16", "asked: bf16 (AVX2 CPU without bf16 dot products, bf16 would be emulated (measured 0.03x "
+        "bf16", "bf16", "asked: bf16 (AVX2 CPU without bf16 dot products, bf16 would be emulated (measured 0.02x "
                         "fp32); auto picks fp32 here)")
     assert machine.choose_precision("fp32", torch.device("cpu")).reason == "asked: fp32"
     monkeypatch.setattr(machine, "cpu_kind", lambda: "amx")

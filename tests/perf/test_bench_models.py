@@ -177,7 +177,7 @@ def test_the_accuracy_guard_is_skipped_where_the_default_path_is_fp32(monkeypatc
     monkeypatch.setattr(machine, "cpu_kind", lambda: "avx2")
     g = precision_guard("ckpt.pth", "no-such-index.json")  # skipped before anything is read
     assert guard_line(g) == ("ckpt.pth: the default path here is fp32 (auto: AVX2 CPU without bf16 dot products, "
-                             "bf16 would be emulated (measured 0.03x fp32)), so there is no bf16 to guard -> SKIPPED")
+                             "bf16 would be emulated (measured 0.02x fp32)), so there is no bf16 to guard -> SKIPPED")
     monkeypatch.setattr(machine, "cpu_kind", lambda: "avx512_bf16")
     with pytest.raises(CheckpointError, match="ckpt.pth: no such checkpoint file"):  # guarded: it goes on to load
         precision_guard("ckpt.pth", "no-such-index.json")

@@ -142,11 +142,11 @@ def choose_precision(precision: str, device: torch.device) -> PrecisionChoice:
 
 
 def _emulation_note(precision: str, device: torch.device) -> str:
-    """What asking bf16 costs on a CPU kind whose `auto` is fp32 (emulated bf16), else nothing."""
-    kind = cpu_kind()
-    if precision != "bf16" or device.type != "cpu" or _AUTO_CPU.get(kind, ("bf16",))[0] != "fp32":
+    """What asking bf16 costs on a CPU where `auto` picks fp32 (`auto`'s own reason), else nothing."""
+    if precision != "bf16" or device.type != "cpu":
         return ""
-    return f" ({_AUTO_CPU[kind][1]}; auto picks fp32 here)"
+    auto = choose_precision("auto", device)
+    return "" if auto.precision == "bf16" else f" ({auto.reason.removeprefix('auto: ')}; auto picks fp32 here)"
 
 
 def machine_facts(device: torch.device) -> dict[str, Any]:

@@ -106,10 +106,10 @@ def test_compiled_for_the_largest_batch_seen_and_larger_ones_are_split(compiled_
     assert compiled_shapes == [(4, 2), (4, 2)]  # 6 clips as 4 + 2 padded to 4
 
 
-def _features(model, paths, windowing, transform, out):
+def _features(model, paths, windowing, transform, out, first=0):
     from resnet3d.inference.features import NpyWriter, VideoItem, extract_features
 
-    items = [VideoItem(f"v{i}", str(p)) for i, p in enumerate(paths)]
+    items = [VideoItem(f"v{i}", str(p)) for i, p in enumerate(paths, first)]
     return extract_features(model, items, windowing, transform, NpyWriter(out), batch_size=8, progress=False)
 
 
@@ -134,6 +134,22 @@ def test_features_tell_auto_compile_the_clips_the_next_videos_will_bring(compile
     for key in run.written:
         np.testing.assert_array_equal(np.load(tmp_path / "auto" / key / "windows.npy"),
                                       np.load(tmp_path / "eager" / key / "windows.npy"))
+
+
+def test_resumed_features_do_not_count_the_videos_already_written_as_still_to_come(compiled_shapes, monkeypatch,
+                                                                                  tmp_path, video_dir, tiny_checkpoint):
+    from resnet3d.inference.predict import InferenceModel, load_protocol
+
+    monkeypatch.setattr(compile_policy, "LONG_JOB_S", 0.0)
+    network, _, windowing, transform, _ = load_protocol(tiny_checkpoint)
+    long = video_dir / "long.mp4"
+    _features(InferenceModel(network, mode="features", precision="fp32"), [long] * 2, windowing, transform,
+              tmp_path / "out", first=2)
+    auto = InferenceModel(network, mode="features", precision="fp32", compile="auto")
+    run = _features(auto, [long] * 4, windowing, transform, tmp_path / "out")
+    # v2 and v3 are on disk: after v1 nothing is left to do, so v1 has no clips to come and nothing compiles
+    assert run.skipped == ["v2", "v3"] and run.written == ["v0", "v1"]
+    assert not auto.compiled and compiled_shapes == []
 
 
 def test_predict_on_one_long_video_compiles_for_its_windows(compiled_shapes, monkeypatch, video_dir, tiny_checkpoint):

@@ -125,21 +125,23 @@ def extract_features(model: InferenceModel, items: list[VideoItem], windowing: W
 
     run = FeatureRun()
     windows = 0
+    done = [writer.done(check_key(item.key)) for item in items]
+    to_do = done.count(False)
     bar = tqdm(items, desc="features", unit="video", disable=not progress, dynamic_ncols=True)
-    for i, item in enumerate(bar):
-        key = check_key(item.key)
-        if writer.done(key):
-            run.skipped.append(key)
+    for item, already in zip(bar, done):
+        if already:
+            run.skipped.append(item.key)
             continue
+        to_do -= 1
         try:
             out = run_video(item.path, model, windowing, transform, batch_size=batch_size, kind=item.kind, fps=item.fps,
-                            clips_after=expected_clips(windows, len(run.written), len(items) - i - 1))
+                            clips_after=expected_clips(windows, len(run.written), to_do))
         except VideoError as e:
             run.failed.append(str(e))
             bar.write(f"skipped: {e}")
             continue
-        writer.write(key, out)
-        run.written.append(key)
+        writer.write(item.key, out)
+        run.written.append(item.key)
         windows += len(out.frames)
         bar.set_postfix(done=len(run.written), skipped=len(run.skipped), failed=len(run.failed))
     return run

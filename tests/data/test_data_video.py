@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from data_helpers import N, mae, nearest_frames
+from data_helpers import N, make_frames, mae, nearest_frames
 
 from resnet3d.data.video import VideoError, guess_kind, open_video
 
@@ -47,6 +47,39 @@ def test_b_frames_and_timestamps_map_to_presentation_order(videos):
     # x264 (veryfast) writes B-frames: packet order differs from presentation order; pts must be sorted per index.
     with open_video(videos["h264.mp4"]) as v:
         assert np.all(np.diff(v.info.pts) > 0) and len(v.info.pts) == N
+
+
+def _rotated_png_mov(path, frames, degrees, hflip):
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("png", rate=25)
+        stream.height, stream.width = frames.shape[1:3]
+        stream.pix_fmt = "rgb24"
+        stream.set_display_rotation(degrees, hflip=hflip)
+        for frame in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(stream.encode())
+
+
+# What ffmpeg's autorotate (which made the original's JPEG frames) gives for each display matrix, checked against
+# ffmpeg 7 on these files: a counter-clockwise turn is np.rot90, the mirror comes after the turn.
+DISPLAY_MATRICES = {(90, False): lambda f: np.rot90(f, 1), (-90, False): lambda f: np.rot90(f, -1),
+                    (180, False): lambda f: np.rot90(f, 2), (0, True): lambda f: f[:, ::-1],
+                    (90, True): lambda f: np.rot90(f, 1)[:, ::-1]}
+
+
+@pytest.mark.parametrize("degrees, hflip", list(DISPLAY_MATRICES))
+def test_phone_videos_decode_upright_as_their_display_matrix_says(tmp_path, degrees, hflip):
+    frames = make_frames(n=6, h=16, w=24)
+    path = tmp_path / "phone.mov"
+    _rotated_png_mov(path, frames, degrees, hflip)
+    expected = np.stack([DISPLAY_MATRICES[degrees, hflip](f) for f in frames])
+    with open_video(path) as v:
+        assert (v.height, v.width) == expected.shape[1:3]
+        assert np.array_equal(np.stack(list(v.iter_frames())), expected)  # PNG is lossless: exactly the frames
+        assert np.array_equal(v.read([4, 1]), expected[[4, 1]])
+        assert v.read([0]).flags.c_contiguous
 
 
 def test_read_rejects_out_of_range(videos):

@@ -39,7 +39,24 @@ class PyAVSource(VideoSource):
             raise
         self.num_frames = self.info.num_frames
         self.fps = self.info.fps
-        self.width, self.height = self.info.width, self.info.height
+        self._size: tuple[int, int] | None = None
+
+    @property
+    def width(self) -> int:
+        """Frame width as decoded frames have it (after the display rotation)."""
+        return self._upright_size()[0]
+
+    @property
+    def height(self) -> int:
+        """Frame height as decoded frames have it (after the display rotation)."""
+        return self._upright_size()[1]
+
+    def _upright_size(self) -> tuple[int, int]:
+        # The rotation is only known from a decoded frame; decode the first one only when the size is asked for.
+        if self._size is None:
+            height, width = self.read([0])[0].shape[:2]
+            self._size = width, height
+        return self._size
 
     def close(self) -> None:
         self._container.close()
@@ -73,8 +90,7 @@ class PyAVSource(VideoSource):
         fps = float(rate) if rate else 0.0
         if fps <= 0 and len(pts) > 1 and stream.time_base:
             fps = float((len(pts) - 1) / ((pts[-1] - pts[0]) * stream.time_base))
-        ctx = stream.codec_context
-        return VideoInfo(pts=pts, keyframes=keyframes, fps=fps, width=ctx.width, height=ctx.height, codec=ctx.name)
+        return VideoInfo(pts=pts, keyframes=keyframes, fps=fps, codec=stream.codec_context.name)
 
     def _ends_as_declared(self, pts: np.ndarray) -> bool:
         """True when the packets end where the header says the video ends, so the tail need not be decoded."""

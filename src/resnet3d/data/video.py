@@ -40,8 +40,6 @@ class VideoInfo:
     pts: np.ndarray        # presentation timestamps of the decodable frames, sorted; frame i has pts[i]
     keyframes: np.ndarray  # sorted frame indices that start a group of pictures
     fps: float
-    width: int
-    height: int
     codec: str
 
     @property
@@ -167,7 +165,35 @@ def _in_worker() -> bool:
 
 def _rgb(frame) -> np.ndarray:
     # threads=1: swscale's own auto-threading makes conversion ~2.4x slower on a busy 2-core machine.
-    return frame.to_ndarray(format="rgb24", threads=1)
+    return upright(frame.to_ndarray(format="rgb24", threads=1), display_turn(frame))
+
+
+def display_turn(frame) -> tuple[int, bool]:
+    """Quarter turns counter-clockwise, then whether to mirror, that show `frame` as its display matrix says.
+
+    Phones store portrait video as landscape frames plus a rotation; ffmpeg (whose extracted frames the original
+    trains on) turns them upright, and so do we. Matrices that are not a right angle are ignored.
+    """
+    from av.sidedata.sidedata import Type
+
+    side = frame.side_data.get(Type.DISPLAYMATRIX)
+    if side is None:
+        return 0, False
+    m = np.frombuffer(bytes(side), dtype=np.int32)[[0, 1, 3, 4]] / 65536.0  # 16.16 fixed point, row-major 3x3
+    if not np.allclose(m, np.round(m), atol=1e-3) or abs(round(m[0] * m[3] - m[1] * m[2])) != 1:
+        return 0, False
+    mirror = m[0] * m[3] - m[1] * m[2] < 0
+    a, c = (-m[0], -m[2]) if mirror else (m[0], m[2])
+    return int(round(np.degrees(np.arctan2(c, a)) / 90)) % 4, bool(mirror)
+
+
+def upright(rgb: np.ndarray, turn: tuple[int, bool]) -> np.ndarray:
+    """`rgb` (H, W, C) turned `turn[0]` quarter turns counter-clockwise and then mirrored left-right if `turn[1]`."""
+    quarters, mirror = turn
+    if not quarters and not mirror:
+        return rgb
+    rgb = np.rot90(rgb, quarters)
+    return np.ascontiguousarray(rgb[:, ::-1] if mirror else rgb)
 
 
 def _stamp(obj) -> int | None:

@@ -40,6 +40,30 @@ def test_predict_windows_cover_each_video_and_a_broken_file_does_not_stop_the_ot
     assert doc["cost"]["gmacs_per_video"] == pytest.approx(doc["cost"]["gmacs_per_view"] * 4.5, rel=1e-3)  # (8 + 1) / 2 views
 
 
+def test_predict_on_folders_runs_every_video_under_them_in_order(capsys, tmp_path, tiny_checkpoint, video_dir):
+    import shutil
+
+    from resnet3d.data.prepare import encode_jpeg
+    from resnet3d.data.video import open_video
+
+    root = tmp_path / "mine"
+    (root / "b").mkdir(parents=True)
+    shutil.copy(video_dir / "long.mp4", root / "b" / "x.mp4")
+    shutil.copy(video_dir / "short.mp4", root / "a.mp4")
+    (root / "notes.txt").write_text("not a video")
+    (root / "b" / "frames").mkdir()
+    with open_video(video_dir / "short.mp4") as v:
+        for i, frame in enumerate(v.iter_frames(), 1):
+            (root / "b" / "frames" / f"image_{i:05d}.jpg").write_bytes(encode_jpeg(frame))
+    (tmp_path / "empty").mkdir()
+    expected = [str(root / "a.mp4"), str(root / "b" / "frames"), str(root / "b" / "x.mp4")]
+    rc, by_folder = _predict_json(capsys, str(tiny_checkpoint), str(root), str(tmp_path / "empty"), "--fps", "15")
+    assert [v["video"] for v in by_folder["videos"]] == expected
+    assert rc == 1 and len(by_folder["errors"]) == 1 and by_folder["errors"][0].startswith(f"{tmp_path / 'empty'}:")
+    _, by_file = _predict_json(capsys, str(tiny_checkpoint), *expected, "--fps", "15")
+    assert by_folder["videos"] == by_file["videos"]
+
+
 def test_predict_csv_and_labels_file(capsys, tmp_path, tiny_checkpoint, video_dir):
     labels = tmp_path / "labels.txt"
     labels.write_text("walk\nrun\nsit\n")

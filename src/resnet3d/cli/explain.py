@@ -19,7 +19,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "it writes OUT/NAME.mp4 (each window's input clip with its heat map blended in) and OUT/NAME.png "
                     "(evenly spaced frames, their heat maps and the window's top-k). The windows are predict's.")
     p.add_argument("checkpoint", help="model checkpoint (resnet3d, the original's .pth, or a state dict)")
-    p.add_argument("videos", nargs="+", help="video files (or JPEG frame folders)")
+    p.add_argument("videos", nargs="+",
+                   help="video files, JPEG frame folders or folders of videos (every video under them)")
     p.add_argument("-o", "--output-dir", default="explain", help="folder for the MP4 and PNG files (default: explain)")
     p.add_argument("--target", help="class to explain, by name or index (default: each window's predicted class)")
     p.add_argument("--layer", help="module whose output is explained, e.g. layer3 or features.denseblock3 "
@@ -40,6 +41,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from resnet3d.data.locate import video_inputs
     from resnet3d.data.stream import is_stream
     from resnet3d.inference.explain import GradCam, resolve_target
     from resnet3d.inference.explain_output import explain_videos
@@ -49,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.top_k < 1 or args.strip_frames < 1 or args.batch_size < 1:
         raise Resnet3dError("--top-k, --strip-frames and --batch-size must be >= 1")
+    args.videos = video_inputs(args.videos)
     live = [v for v in args.videos if is_stream(v)]
     if live:
         raise Resnet3dError(f"{live[0]}: explain reads video files; live inputs are for predict")

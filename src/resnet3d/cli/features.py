@@ -19,7 +19,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "for every sliding window and their mean per video. Videos already written are skipped, so an "
                     "interrupted run continues where it stopped.")
     p.add_argument("checkpoint", help="model checkpoint")
-    p.add_argument("videos", nargs="*", help="video files (or JPEG frame folders)")
+    p.add_argument("videos", nargs="*",
+                   help="video files, JPEG frame folders or folders of videos (every video under them)")
     p.add_argument("--data", help="annotation or index file instead of (or besides) video files")
     p.add_argument("--root", help="folder the annotation's relative video paths are resolved against")
     p.add_argument("--subset", choices=list(SUBSETS), help="only this subset of --data")
@@ -32,11 +33,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from resnet3d.data.locate import video_inputs
     from resnet3d.inference import banner
     from resnet3d.inference import features as engine
     from resnet3d.inference.predict import InferenceSetup
 
-    items = engine.video_items(args.videos, args.fps, data=args.data, root=args.root, subset=args.subset)
+    items = engine.video_items(video_inputs(args.videos), args.fps, data=args.data, root=args.root, subset=args.subset)
     setup = InferenceSetup.from_checkpoint(
         args.checkpoint, mode="features", device=args.device, precision=args.precision, compile=args.compile or "auto",
         clip_length=args.clip_length, t_stride=args.t_stride, input_size=args.input_size, stride=args.stride,

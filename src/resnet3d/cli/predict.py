@@ -44,7 +44,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "(softmax averaged over windows). Videos shorter than one clip are loop-padded; long videos are "
                     "streamed; a broken file is reported in one line and the others still run.")
     p.add_argument("checkpoint", help="model checkpoint (resnet3d, the original's .pth, or a state dict)")
-    p.add_argument("videos", nargs="+", help="video files (or JPEG frame folders), or one live SOURCE (see below)")
+    p.add_argument("videos", nargs="+", help="video files, JPEG frame folders, folders of videos (every video under "
+                                             "them), or one live SOURCE (see below)")
     p.add_argument("--labels", help="text file with one class name per line (default: the checkpoint's names)")
     p.add_argument("--top-k", type=int, default=5, help="classes listed per window and per video (default: 5)")
     p.add_argument("--format", choices=["json", "csv"], help="output format (default: from --output's suffix, else json)")
@@ -62,10 +63,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from resnet3d.data.locate import video_inputs
     from resnet3d.data.stream import is_stream
     from resnet3d.inference import banner
     from resnet3d.inference import predict as engine
     from resnet3d.io import atomic_write_text
+
+    args.videos = video_inputs(args.videos)
 
     setup = engine.InferenceSetup.from_checkpoint(
         args.checkpoint, mode="probs", device=args.device, precision=args.precision, compile=args.compile or "auto",

@@ -31,20 +31,38 @@ def is_frame_dir(path: Path) -> bool:
         return False
 
 
-def scan_videos(root: str | Path) -> dict[str, Path]:
-    """Every video under `root` by name without suffix: video files, HDF5 files and JPEG frame folders."""
-    found: dict[str, Path] = {}
+def walk_videos(root: str | Path) -> list[tuple[str, Path]]:
+    """Every video under `root`, sorted by path, with its name: video and HDF5 files by their name without suffix,
+    JPEG frame folders by their folder name."""
+    found: list[tuple[str, Path]] = []
     for dirpath, dirnames, filenames in os.walk(root):
         if any(_FRAME_FILE.match(f) for f in filenames):
-            found.setdefault(Path(dirpath).name, Path(dirpath))
+            found.append((Path(dirpath).name, Path(dirpath)))
             dirnames.clear()
             continue
-        for f in filenames:
+        for f in sorted(filenames):
             p = Path(dirpath, f)
             if p.suffix.lower() in VIDEO_SUFFIXES + HDF5_SUFFIXES:
-                found.setdefault(p.stem, p)
-        dirnames.sort()
+                found.append((p.stem, p))
+    return sorted(found, key=lambda item: item[1].parts)
+
+
+def scan_videos(root: str | Path) -> dict[str, Path]:
+    """Every video under `root` by name (see `walk_videos`); the first of a name wins."""
+    found: dict[str, Path] = {}
+    for name, path in walk_videos(root):
+        found.setdefault(name, path)
     return found
+
+
+def video_inputs(paths: list[str]) -> list[str]:
+    """Command-line inputs with each folder that is not a frame folder replaced by the videos under it."""
+    out: list[str] = []
+    for path in paths:
+        folder = Path(path)
+        found = walk_videos(folder) if folder.is_dir() and not is_frame_dir(folder) else []
+        out += [str(p) for _, p in found] or [path]  # an empty folder stays, so its error names it
+    return out
 
 
 class Locator:

@@ -27,7 +27,12 @@ def _umask() -> int:
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; rename it over `path` only if the block succeeds."""
+    """Yield a temporary path next to `path`; rename it over `path` only if the block succeeds.
+
+    The file's data reach the disk before the rename and the rename before we return, so a power cut leaves
+    either the old file or the whole new one (a rename alone can leave an empty file on XFS or ext4 without
+    auto_da_alloc).
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TMP_SUFFIX, dir=target.parent)
@@ -35,10 +40,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        _fsync(tmp)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync(target.parent, folder=True)
+
+
+def _fsync(path: str | os.PathLike, folder: bool = False) -> None:
+    """Flush a file's data (or a folder's entries) to disk; a folder that cannot be synced (Windows) is left."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        if not folder:
+            raise
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -96,6 +96,28 @@ def test_atomic_writes_get_the_umask_mode(run_index, tmp_path, capsys):
     assert [stat.S_IMODE(p.stat().st_mode) for p in written] == [0o640] * 4
 
 
+def test_atomic_writes_reach_the_disk_before_the_rename_and_the_rename_after(tmp_path, monkeypatch):
+    import resnet3d.io as io
+
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", str(src)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(io.os, "fsync", fsync)
+    monkeypatch.setattr(io.os, "replace", replace)
+    atomic_write_text(tmp_path / "a.txt", "x")
+    (_, synced), (_, renamed), last = events
+    assert synced == renamed and os.path.basename(synced).startswith(".a.txt.")
+    assert last == ("fsync", str(tmp_path)) and (tmp_path / "a.txt").read_text() == "x"
+
+
 def test_run_folder_replaced_mid_run_stops(run_index, tmp_path, monkeypatch, capsys):
     run = tmp_path / "v"
     _on_call(monkeypatch, 2, lambda: (shutil.rmtree(run), run.mkdir()))  # another folder under the same name

@@ -1,15 +1,34 @@
-"""Atomic file writes: a crash mid-write never leaves a truncated file behind."""
+"""Atomic file writes: a crash mid-write never leaves a truncated file behind, a full disk gives a one-line error."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from resnet3d.errors import Resnet3dError
+
 TMP_SUFFIX = ".tmp"  # temporary files are named .<target name>.<random>.tmp, next to their target
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+# What torch.save's zip writer raises when the disk fills (it does not pass on the OSError)
+_TORCH_WRITE_FAILED = ("unexpected pos", "failed writing file")
+
+
+class WriteError(Resnet3dError):
+    """A file that could not be written for want of room: full disk, quota, file size limit, read-only mount."""
+
+    def __init__(self, path: Path, reason: str):
+        try:
+            free = f", {shutil.disk_usage(path.parent).free / 2**20:.0f} MiB free there"
+        except OSError:
+            free = ""
+        super().__init__(f"cannot write {path}: {reason}{free}")
+        self.path = path
 
 
 def _umask() -> int:
@@ -42,10 +61,21 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield Path(tmp)
         _fsync(tmp)
         os.replace(tmp, target)
+    except OSError as e:
+        full = no_room(e, target)  # the free space is told before the temporary file goes
+        Path(tmp).unlink(missing_ok=True)
+        if full:
+            raise full from None
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync(target.parent, folder=True)
+
+
+def no_room(e: OSError, path: str | os.PathLike) -> WriteError | None:
+    """`e` as a WriteError for `path` when it says the disk (or quota, or mount) has no room; else None."""
+    return WriteError(Path(path), e.strerror) if e.errno in _NO_ROOM else None
 
 
 def _fsync(path: str | os.PathLike, folder: bool = False) -> None:
@@ -77,4 +107,9 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     import torch
 
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as e:
+            if any(text in str(e) for text in _TORCH_WRITE_FAILED):
+                raise WriteError(Path(path), "torch.save could not write it (is the disk full?)") from None
+            raise

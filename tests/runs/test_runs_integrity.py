@@ -118,6 +118,57 @@ def test_atomic_writes_reach_the_disk_before_the_rename_and_the_rename_after(tmp
     assert last == ("fsync", str(tmp_path)) and (tmp_path / "a.txt").read_text() == "x"
 
 
+def test_writes_past_a_file_size_limit_are_one_line_errors_and_leave_no_temp_file(tmp_path):
+    import subprocess
+    import sys
+
+    # RLIMIT_FSIZE fails writes as a full disk does (EFBIG instead of ENOSPC); torch.save then raises its own
+    # RuntimeError, which must not reach the user as such
+    code = f"""
+import resource, signal, torch
+from resnet3d.io import WriteError, atomic_torch_save, atomic_write_text
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, resource.RLIM_INFINITY))
+for write in (lambda: atomic_torch_save({{"w": torch.zeros(100_000)}}, {str(tmp_path / "x.pth")!r}),
+              lambda: atomic_write_text({str(tmp_path / "y.txt")!r}, "x" * 200_000)):
+    try:
+        write()
+    except WriteError as e:
+        print(e)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0].startswith(f"cannot write {tmp_path / 'x.pth'}: torch.save could not write it (is the disk full?), ")
+    assert out[1].startswith(f"cannot write {tmp_path / 'y.txt'}: File too large, ") and out[1].endswith(" MiB free there")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_full_disk_stops_training_with_the_resume_line_and_the_resume_makes_the_missing_best(
+        run_index, tmp_path, monkeypatch, capsys):
+    import errno
+
+    import torch
+
+    run = tmp_path / "r"
+    ckpts = run / "checkpoints"
+
+    def full(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(shutil, "copyfile", full)  # last.pth is written, its copy to best.pth finds the disk full
+        assert main(["train", *tiny_overrides(run_index, run)]) == 2
+    err = capsys.readouterr().err
+    assert f"resnet3d: error: cannot write {ckpts / 'best.pth'}: No space left on device, " in err
+    assert f"; once there is room, go on from {ckpts / 'last.pth'} with  resnet3d train --resume {run}\n" in err
+    assert sorted(os.listdir(ckpts)) == ["last.pth"] and "Traceback" not in err
+    assert main(["train", "--resume", str(run)]) == 0  # nothing left to train: it makes the copies it missed
+    assert sorted(os.listdir(ckpts)) == ["best.pth", "epoch_001.pth", "last.pth"]
+    last = torch.load(ckpts / "last.pth", weights_only=True)
+    for name in ("best.pth", "epoch_001.pth"):
+        copy = torch.load(ckpts / name, weights_only=True)
+        assert all(torch.equal(copy["state_dict"][k], v) for k, v in last["state_dict"].items())
+
+
 def test_run_folder_replaced_mid_run_stops(run_index, tmp_path, monkeypatch, capsys):
     run = tmp_path / "v"
     _on_call(monkeypatch, 2, lambda: (shutil.rmtree(run), run.mkdir()))  # another folder under the same name

@@ -9,6 +9,7 @@ from importlib import import_module
 
 from resnet3d import __version__
 from resnet3d.errors import Resnet3dError
+from resnet3d.io import no_room
 
 # Sub-command name -> module under resnet3d.cli. Each module defines
 #   add_parser(subparsers) -> argparse.ArgumentParser   and   run(args) -> int
@@ -59,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
             return int(args._run(args) or 0)
     except Resnet3dError as e:
         print(f"resnet3d: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        full = no_room(e, e.filename or ".")  # a write outside the atomic helpers (e.g. a codec's) hit a full disk
+        if full is None:
+            raise
+        print(f"resnet3d: error: {full}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("resnet3d: interrupted", file=sys.stderr)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from resnet3d.formatting import percent
-from resnet3d.io import atomic_write_text
+from resnet3d.io import atomic_write_text, no_room
 
 EPOCH_FIELDS = ["epoch", "step", "lr", "train_loss", "train_clip_top1", "val_loss", "val_clip_top1", "val_clip_top5",
                 "val_video_top1", "val_video_top5", "val_mean_class_accuracy", "ema_val_loss", "ema_val_clip_top1",
@@ -35,12 +35,22 @@ class CsvLog:
 
     def write(self, row: dict[str, Any]) -> None:
         """Append a row (missing fields empty, floats compact)."""
-        self._writer.writerow({k: _fmt(row.get(k)) for k in self.fields})
-        self._file.flush()
+        try:
+            self._writer.writerow({k: _fmt(row.get(k)) for k in self.fields})
+            self._file.flush()
+        except OSError as e:
+            full = no_room(e, self.path)
+            if full:
+                raise full from None
+            raise
 
     def close(self) -> None:
         """Close the file."""
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError as e:
+            if not no_room(e, self.path):
+                raise  # else the row a full disk refused stays torn, and a resume drops torn rows
 
 
 def truncate_after(path: Path, key: str, last: int) -> None:

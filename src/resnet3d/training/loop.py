@@ -19,10 +19,11 @@ import torch
 import torch.distributed as dist
 
 from resnet3d.data.cache import FrameCache
+from resnet3d.errors import Resnet3dError
 from resnet3d.evaluation.multiview import evaluate_models
 from resnet3d.inference import banner
 from resnet3d.inference.fast_path import DTYPES, InferenceNet
-from resnet3d.io import atomic_path, atomic_write_json, atomic_write_text
+from resnet3d.io import WriteError, atomic_path, atomic_write_json, atomic_write_text
 from resnet3d.training import checkpoint as ckpt
 from resnet3d.training import logs, run_folder
 from resnet3d.training.config import ConfigError, TrainConfig, apply_dict, apply_overrides
@@ -78,6 +79,10 @@ def _train(config: TrainConfig, ctx: DistContext, frame_cache: FrameCache | None
     parts = build_run(config, ctx, frame_cache)
     state = TrainState.from_checkpoint(parts.stored, parts, started)
     run_logs = _open_logs(parts, state) if ctx.is_main else None
+    if run_logs is not None and _resumes_own_epoch_end(parts, state):
+        # the copies made after last.pth (best.pth, epoch_NNN.pth) may be missing or stale: a full disk, or a kill
+        # between the writes, stopped the run there
+        _keep_checkpoints(parts, parts.resume_path, state.epoch - 1, state.best["epoch"] == state.epoch - 1)
     stop = StopSignal()
     status, advised = "finished", False
     try:
@@ -93,6 +98,12 @@ def _train(config: TrainConfig, ctx: DistContext, frame_cache: FrameCache | None
             if advice:
                 _print(ctx, advice)
                 advised = True
+    except WriteError as e:
+        last = parts.run_dir / ckpt.CHECKPOINT_DIR / "last.pth"
+        if not last.exists():
+            raise
+        raise Resnet3dError(f"{e}; once there is room, go on from {last} with  resnet3d train --resume "
+                            f"{parts.run_dir}") from None
     finally:
         stop.restore()
         if run_logs is not None:
@@ -238,6 +249,13 @@ def _end_epoch(parts: RunParts, state: TrainState, run_logs: _RunLogs | None, lr
     if ctx.is_main:
         _keep_checkpoints(parts, last, epoch, is_best)
     return bool(all_reduce_sum([float(stop.requested)], ctx)[0])
+
+
+def _resumes_own_epoch_end(parts: RunParts, state: TrainState) -> bool:
+    """True when the run goes on from its own last.pth, written at the end of an epoch."""
+    last = parts.run_dir / ckpt.CHECKPOINT_DIR / "last.pth"
+    return (parts.resume_path is not None and state.step_in_epoch == 0 and bool(state.history)
+            and Path(parts.resume_path).resolve() == last.resolve())
 
 
 def _keep_checkpoints(parts: RunParts, last: Path, epoch: int, is_best: bool) -> None:

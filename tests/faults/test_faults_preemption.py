@@ -62,3 +62,22 @@ def test_group_signal_with_workers_checkpoints_exits_130_and_resumes_bit_exactly
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads((run / "summary.json").read_text())["steps_done"] == 12
     assert_same_weights(run / "checkpoints" / "last.pth", uninterrupted)
+
+
+def test_the_loader_does_not_warn_at_every_epoch_when_workers_outnumber_cores():
+    import warnings
+
+    from torch.utils.data import DataLoader
+
+    from resnet3d.training.preemption import ShieldedLoader
+
+    workers = len(os.sched_getaffinity(0)) + 1
+    with warnings.catch_warnings(record=True) as plain:
+        warnings.simplefilter("always")
+        DataLoader(range(4), num_workers=workers)
+    assert any("worker" in str(w.message) for w in plain)  # torch's own loader does warn here
+    with warnings.catch_warnings(record=True) as shielded:
+        warnings.simplefilter("always")
+        loader = ShieldedLoader(range(4), batch_size=2, num_workers=workers)
+        assert [b.tolist() for b in loader] == [[0, 1], [2, 3]]
+    assert not [w for w in shielded if "worker" in str(w.message)]

@@ -82,6 +82,54 @@ def test_phone_videos_decode_upright_as_their_display_matrix_says(tmp_path, degr
         assert v.read([0]).flags.c_contiguous
 
 
+def _ts_changing_size(path, sizes=(32, 48), frames_each=10):
+    """MPEG-TS whose frames change size at a keyframe (encoders of each size muxed into one stream), as a
+    broadcast recording or adaptive stream can."""
+    import fractions
+
+    import av
+
+    tb = fractions.Fraction(1, 25)
+    with av.open(str(path), "w", format="mpegts") as out:
+        stream = out.add_stream("libx264", rate=25)
+        for part, size in enumerate(sizes):
+            codec = stream.codec_context if part == 0 else av.CodecContext.create("libx264", "w")
+            codec.width = codec.height = size
+            codec.pix_fmt, codec.time_base, codec.options = "yuv420p", tb, {"bf": "0"}
+            packets = []
+            for i in range(part * frames_each, (part + 1) * frames_each):
+                frame = av.VideoFrame.from_ndarray(np.full((size, size, 3), 10 * i, np.uint8), format="rgb24")
+                frame.pts, frame.time_base = i, tb
+                packets += codec.encode(frame)
+            for packet in packets + codec.encode(None):
+                packet.stream, packet.time_base = stream, tb
+                out.mux(packet)
+
+
+def test_a_frame_size_change_is_a_video_error_only_for_clips_across_it(tmp_path):
+    path = tmp_path / "sizes.ts"
+    _ts_changing_size(path)
+    with open_video(path) as v:
+        assert v.num_frames == 20
+        assert v.read([2, 3]).shape == (2, 32, 32, 3) and v.read([15, 16]).shape == (2, 48, 48, 3)
+        with pytest.raises(VideoError, match=r"sizes.ts: frame 15 is 48x48 but frame 0 is 32x32: the frame size "
+                                             r"changes within the video$"):
+            v.read([0, 15])
+        with pytest.raises(VideoError, match="frame 10 is 48x48 but frame 0 is 32x32"):
+            list(v.iter_frames())
+
+
+def test_a_frame_folder_with_one_frame_of_another_size_is_a_video_error(tmp_path):
+    from PIL import Image
+
+    for i, size in enumerate([32, 32, 40, 32], 1):
+        Image.fromarray(np.full((size, size, 3), 50 * i, np.uint8)).save(tmp_path / f"image_{i:05d}.jpg")
+    with open_video(tmp_path) as v:
+        assert v.read([0, 1, 3]).shape == (3, 32, 32, 3)
+        with pytest.raises(VideoError, match="frame 2 is 40x40 but frame 0 is 32x32"):
+            v.read([0, 1, 2, 3])
+
+
 def test_read_rejects_out_of_range(videos):
     with open_video(videos["h264.mp4"]) as v, pytest.raises(IndexError):
         v.read([0, N])

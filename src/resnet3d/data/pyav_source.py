@@ -12,7 +12,7 @@ from typing import Iterator
 import numpy as np
 
 from resnet3d.data.video import (_INFO_CACHE, VideoError, VideoInfo, VideoSource, _file_key, _in_worker, _reason,
-                                 _rgb, _stamp)
+                                 _rgb, _stamp, check_frame_size)
 
 
 class PyAVSource(VideoSource):
@@ -200,14 +200,17 @@ class PyAVSource(VideoSource):
 
         try:
             self._seek(0)
-            expected = 0
+            expected, first = 0, None
             for frame in self._container.decode(self._stream):
                 i = self._index_of(frame)
                 if i < expected:
                     continue
                 if i > expected:
                     raise VideoError(self.path, f"frame {expected} of {self.num_frames} did not decode")
-                yield _rgb(frame)
+                rgb = _rgb(frame)
+                first = rgb if first is None else first
+                check_frame_size(self.path, i, rgb, first, 0)
+                yield rgb
                 expected += 1
                 if expected == self.num_frames:
                     return

@@ -65,6 +65,8 @@ class VideoSource:
             raise IndexError(f"{self.path}: frame index out of range [0, {self.num_frames}): {idx.min()}..{idx.max()}")
         wanted = np.unique(idx)
         got = self._read_sorted(wanted)
+        for i, frame in zip(wanted.tolist(), got):
+            check_frame_size(self.path, i, frame, got[0], int(wanted[0]))
         if len(wanted) == len(idx) and np.array_equal(wanted, idx):
             return np.stack(got)
         pos = np.searchsorted(wanted, idx)
@@ -86,6 +88,13 @@ class VideoSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def check_frame_size(path: str, index: int, frame: np.ndarray, first: np.ndarray, first_index: int) -> None:
+    """Raise a VideoError when frame `index` is not the size of frame `first_index` (a clip needs one size)."""
+    if frame.shape[:2] != first.shape[:2]:
+        raise VideoError(path, f"frame {index} is {frame.shape[1]}x{frame.shape[0]} but frame {first_index} is "
+                               f"{first.shape[1]}x{first.shape[0]}: the frame size changes within the video")
 
 
 def open_video(path: str | os.PathLike, kind: str | None = None, *, fps: float | None = None,

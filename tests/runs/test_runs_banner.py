@@ -12,7 +12,7 @@ from runs_helpers import tiny_overrides
 
 from resnet3d.cli import main
 from resnet3d.inference import machine
-from resnet3d.inference.compile_policy import compile_pays
+from resnet3d.inference.compile_policy import why_eager
 from resnet3d.models.checkpoint import ModelMeta, load_model, read_checkpoint, save_model
 from resnet3d.models.complexity import count_params, model_complexity
 from resnet3d.models.registry import create_model
@@ -42,7 +42,6 @@ def _config_facts(path) -> dict:
 
 
 AUTO_COMPILE = "; compiled (inductor freezing) once the clips left would take over 120 s"
-AUTO_EAGER = "; kept eager (no C++ compiler, or compiling measured no faster on this CPU kind)"
 
 
 def _host(kind: str) -> dict:
@@ -114,7 +113,8 @@ def test_inference_commands_print_the_banner_once(finetuned, run_index, tmp_path
         assert (facts["machine"], facts["fast_path"], facts["videos"], facts["weights"]) == (
             _host(machine.cpu_kind()),
             {"precision": "fp32", "requested": "fp32", "reason": "asked: fp32", "layout": "channels_last_3d",
-             "convolutions": "eager" + (AUTO_COMPILE if compile_pays(torch.device("cpu")) else AUTO_EAGER),
+             "convolutions": "eager" + (f"; kept eager ({why_eager(torch.device('cpu'))})"
+                                        if why_eager(torch.device("cpu")) else AUTO_COMPILE),
              "stem": "plain", "chosen": {}},
             {"validation": 3}, {"checkpoint": checkpoint, "format": "resnet3d train"})
         assert json.loads((tmp_path / "e/results.json").read_text())["protocol"]["compile"] == "auto: eager"

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 import yaml
 
-from resnet3d.inference.compile_policy import LONG_JOB_S, compile_pays
+from resnet3d.inference.compile_policy import LONG_JOB_S, why_eager
 from resnet3d.inference.fast_path import has_5d_weights, times_layer_forms
 from resnet3d.inference.form_choice import chosen_forms
 from resnet3d.inference.machine import PrecisionChoice, choose_precision, format_machine, machine_facts
@@ -50,10 +50,11 @@ def fast_path_facts(network: torch.nn.Module, precision: PrecisionChoice, channe
     timed = inference and times_layer_forms(torch.device(device), precision.precision)  # training runs eager
     convolutions = TIMED_CONVOLUTIONS if timed else "eager"
     compiled = compile == "on"
-    if compile == "auto" and compile_pays(torch.device(device)):
+    eager_because = why_eager(torch.device(device)) if compile == "auto" else None
+    if compile == "auto" and eager_because is None:
         convolutions += f"; compiled (inductor freezing) once the clips left would take over {LONG_JOB_S:.0f} s"
     elif compile == "auto":
-        convolutions += "; kept eager (no C++ compiler, or compiling measured no faster on this CPU kind)"
+        convolutions += f"; kept eager ({eager_because})"
     foldable = timed and not compiled and any(fold_axis(m) is not None for m in network.modules())
     return {"precision": precision.precision, "requested": precision.requested, "reason": precision.reason,
             "layout": "channels_last_3d" if channels_last and has_5d_weights(network) else "contiguous",

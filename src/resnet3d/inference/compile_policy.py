@@ -33,9 +33,18 @@ COMPILE_NEUTRAL_KINDS = ("avx2",)
 
 def compile_pays(device: torch.device) -> bool:
     """True where `auto` may compile: inductor can build kernels and, on CPU, this kind measured faster compiled."""
-    from resnet3d.inference.machine import cpu_kind
+    return why_eager(device) is None
 
-    return can_compile(device) and (device.type == "cuda" or cpu_kind() not in COMPILE_NEUTRAL_KINDS)
+
+def why_eager(device: torch.device) -> str | None:
+    """Why `auto` keeps `device` eager (no C++ compiler, or a CPU kind where compiling measured no faster), or None."""
+    from resnet3d.inference.machine import KIND_LABELS, cpu_kind
+
+    if not can_compile(device):
+        return "no C++ compiler (g++, c++ or clang++) on the PATH for inductor"
+    if device.type != "cuda" and cpu_kind() in COMPILE_NEUTRAL_KINDS:
+        return f"compiling measured no faster on {KIND_LABELS[cpu_kind()]} CPUs"
+    return None
 
 
 def compile_frozen(net: torch.nn.Module) -> torch.nn.Module:

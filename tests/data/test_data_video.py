@@ -63,7 +63,7 @@ def _rotated_png_mov(path, frames, degrees, hflip):
 
 
 # What ffmpeg's autorotate (which made the original's JPEG frames) gives for each display matrix, checked against
-# ffmpeg 7 on these files: a counter-clockwise turn is np.rot90, the mirror comes after the turn.
+# ffmpeg 9.0 (imageio-ffmpeg 0.8.1) on these files: a counter-clockwise turn is np.rot90, the mirror comes after it.
 DISPLAY_MATRICES = {(90, False): lambda f: np.rot90(f, 1), (-90, False): lambda f: np.rot90(f, -1),
                     (180, False): lambda f: np.rot90(f, 2), (0, True): lambda f: f[:, ::-1],
                     (90, True): lambda f: np.rot90(f, 1)[:, ::-1]}

@@ -119,6 +119,18 @@ def test_a_frame_size_change_is_a_video_error_only_for_clips_across_it(tmp_path)
             list(v.iter_frames())
 
 
+def test_a_live_input_that_switches_resolution_keeps_its_first_frame_size(tmp_path):
+    from resnet3d.data.stream import open_stream
+
+    path = tmp_path / "sizes.ts"
+    _ts_changing_size(path)
+    with open_stream(path) as live:
+        frames = [frame for frame, _ in live.frames()]
+    assert len(frames) == 20 and {f.shape for f in frames} == {(32, 32, 3)}
+    levels = [float(f.mean()) for f in frames]  # frame i is flat grey 10 * i: scaling keeps it
+    assert levels == pytest.approx([10.0 * i for i in range(20)], abs=3)
+
+
 def test_a_frame_folder_with_one_frame_of_another_size_is_a_video_error(tmp_path):
     from PIL import Image
 

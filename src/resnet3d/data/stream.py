@@ -92,14 +92,23 @@ class StreamSource:
         return False
 
     def frames(self) -> Iterator[tuple[np.ndarray, float]]:
-        """(RGB uint8 (H, W, 3), seconds since the first frame) as decoded, until the stream ends; stalls raise."""
-        first = None
+        """(RGB uint8 (H, W, 3), seconds since the first frame) as decoded, until the stream ends; stalls raise.
+
+        Frames keep the first frame's size: an adaptive stream that switches resolution is scaled back to it, so a
+        window never mixes sizes and a long watch does not stop there.
+        """
+        first, size = None, None
         index = 0
         while (item := self._next("reading")) is not _END:
             frame, t = item
             if t is None:  # no timestamps: count frames at the nominal rate
                 t = index / (self.fps or 1.0)
             first = t if first is None else first
+            size = frame.shape[:2] if size is None else size
+            if frame.shape[:2] != size:
+                from PIL import Image
+
+                frame = np.asarray(Image.fromarray(frame).resize(size[::-1], Image.BILINEAR))
             yield frame, t - first
             index += 1
 

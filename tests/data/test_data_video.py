@@ -177,6 +177,21 @@ def test_broken_files_raise_video_error_naming_path_and_reason(tmp_path, make, r
     assert str(path) in str(e.value) and reason in str(e.value)
 
 
+def test_mpeg_ts_with_a_lost_packet_keeps_its_tail(videos, frames, tmp_path):
+    # A 188-byte packet lost mid-file (a UDP capture, a broadcast recording) flags the file damaged, so its tail is
+    # checked by decoding; MPEG-TS seeks can land a group of pictures late, which once dropped the last one.
+    data = bytearray(videos["h264.ts"].read_bytes())
+    middle = len(data) // 188 // 2 * 188
+    del data[middle:middle + 188]
+    path = tmp_path / "lost.ts"
+    path.write_bytes(bytes(data))
+    with open_video(path) as v:
+        decoded = np.stack(list(v.iter_frames()))
+    matched = nearest_frames(decoded, frames).tolist()
+    assert matched[-1] == N - 1 and len(matched) >= N - 2  # the tail is there; at most the damaged frame is not
+    assert matched == sorted(set(matched))
+
+
 def test_mp4_cut_before_its_index_is_a_video_error(videos, tmp_path):
     path = _truncate(videos["h264.mp4"], tmp_path / "cut.mp4", 0.5)  # moov atom at the end is lost
     with pytest.raises(VideoError, match="cut.mp4"):

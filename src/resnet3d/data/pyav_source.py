@@ -107,7 +107,7 @@ class PyAVSource(VideoSource):
         """Drop trailing frames that do not decode, walking back one group of pictures at a time."""
         for _ in range(4):
             first = int(keyframes[-1])
-            decoded = self._decode_stamps_from(int(pts[first]))
+            decoded = self._decode_stamps_covering(pts, keyframes, first)
             decoded = decoded[decoded >= pts[first]]
             if len(decoded):
                 last = int(np.searchsorted(pts, decoded.max(), side="right"))
@@ -117,6 +117,16 @@ class PyAVSource(VideoSource):
             if not len(pts) or not len(keyframes):
                 break
         raise VideoError(self.path, "no decodable video frames")
+
+    def _decode_stamps_covering(self, pts: np.ndarray, keyframes: np.ndarray, first: int) -> np.ndarray:
+        """Timestamps decoded from a seek that lands at or before frame `first`; a seek that lands after it (MPEG-TS
+        seeks by decoding time, and can land a group of pictures late) is retried from up to 3 keyframes earlier."""
+        decoded = np.empty(0, dtype=np.int64)
+        for k in keyframes[keyframes <= first][::-1][:4].tolist():
+            decoded = self._decode_stamps_from(int(pts[k]) if k else min(int(pts[0]), 0))
+            if len(decoded) and decoded.min() <= pts[first]:
+                break
+        return decoded
 
     def _decode_stamps_from(self, start: int) -> np.ndarray:
         import av

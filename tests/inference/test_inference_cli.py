@@ -64,6 +64,36 @@ def test_predict_on_folders_runs_every_video_under_them_in_order(capsys, tmp_pat
     assert by_folder["videos"] == by_file["videos"]
 
 
+def test_predict_times_a_variable_rate_video_by_its_timestamps(capsys, tmp_path, tiny_checkpoint):
+    import fractions
+
+    import av
+
+    # a phone-style variable frame rate: 24 frames 40-120 ms apart
+    gaps = np.random.default_rng(0).integers(40, 121, 24)
+    stamps_ms = np.concatenate([[0], np.cumsum(gaps[:-1])])
+    path = tmp_path / "vfr.mp4"
+    ms = fractions.Fraction(1, 1000)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=15)
+        stream.width, stream.height, stream.pix_fmt = 48, 36, "yuv420p"
+        stream.codec_context.time_base = ms
+        for t, pixels in zip(stamps_ms.tolist(), np.random.default_rng(1).integers(0, 255, (24, 36, 48, 3), np.uint8)):
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            frame.pts, frame.time_base = t, ms
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    _, doc = _predict_json(capsys, str(tiny_checkpoint), str(path), "--stride", "4")
+    (video,) = doc["videos"]
+    starts = [w["start_frame"] for w in video["windows"]]
+    assert [w["start_sec"] for w in video["windows"]] == pytest.approx(stamps_ms[starts] / 1000, abs=1e-3)
+    assert [w["end_sec"] for w in video["windows"][:-1]] == pytest.approx(
+        stamps_ms[[w["end_frame"] for w in video["windows"][:-1]]] / 1000, abs=1e-3)
+    # frame index / average rate would be off by far more than a frame here
+    assert max(abs(s / video["fps"] - t / 1000) for s, t in zip(starts, stamps_ms[starts])) > 0.1
+    assert video["duration_sec"] == pytest.approx(stamps_ms[-1] / 1000 + 1 / video["fps"], abs=1e-3)
+
+
 def test_predict_csv_and_labels_file(capsys, tmp_path, tiny_checkpoint, video_dir):
     labels = tmp_path / "labels.txt"
     labels.write_text("walk\nrun\nsit\n")

@@ -41,6 +41,15 @@ class PyAVSource(VideoSource):
         self.fps = self.info.fps
         self._size: tuple[int, int] | None = None
 
+    def frame_times(self) -> np.ndarray | None:
+        """Seconds from the first frame by the frame timestamps (see `VideoSource.frame_times`); the last frame
+        lasts one frame at the average rate."""
+        info = self.info
+        if not info.time_base or not info.fps:
+            return super().frame_times()
+        starts = (info.pts - info.pts[0]) * info.time_base
+        return np.append(starts, starts[-1] + 1 / info.fps)
+
     @property
     def width(self) -> int:
         """Frame width as decoded frames have it (after the display rotation)."""
@@ -90,7 +99,8 @@ class PyAVSource(VideoSource):
         fps = float(rate) if rate else 0.0
         if fps <= 0 and len(pts) > 1 and stream.time_base:
             fps = float((len(pts) - 1) / ((pts[-1] - pts[0]) * stream.time_base))
-        return VideoInfo(pts=pts, keyframes=keyframes, fps=fps, codec=stream.codec_context.name)
+        return VideoInfo(pts=pts, keyframes=keyframes, fps=fps, codec=stream.codec_context.name,
+                         time_base=float(stream.time_base or 0))
 
     def _ends_as_declared(self, pts: np.ndarray) -> bool:
         """True when the packets end where the header says the video ends, so the tail need not be decoded."""

@@ -41,6 +41,7 @@ class VideoInfo:
     keyframes: np.ndarray  # sorted frame indices that start a group of pictures
     fps: float
     codec: str
+    time_base: float  # seconds per pts unit
 
     @property
     def num_frames(self) -> int:
@@ -71,6 +72,11 @@ class VideoSource:
             return np.stack(got)
         pos = np.searchsorted(wanted, idx)
         return np.stack([got[p] for p in pos])
+
+    def frame_times(self) -> np.ndarray | None:
+        """(num_frames + 1,) seconds from the first frame: each frame's start, then the end of the last one (None
+        without a frame rate). Video files give their timestamps, so variable-rate (phone) videos are timed right."""
+        return np.arange(self.num_frames + 1) / self.fps if self.fps else None
 
     def iter_frames(self) -> Iterator[np.ndarray]:
         """Every frame in order as uint8 (H, W, 3), streamed (for long videos)."""

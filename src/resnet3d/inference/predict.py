@@ -50,11 +50,17 @@ class VideoOutput:
     fps: float | None
     frames: np.ndarray  # (W, 2) int64 [start, end)
     values: torch.Tensor  # (W, D) float32
+    times: np.ndarray | None = None  # (num_frames + 1,) the source's `frame_times`
 
     @property
     def seconds(self) -> np.ndarray | None:
         """(W, 2) window start and end times in seconds (None when the source has no frame rate)."""
-        return self.frames / self.fps if self.fps else None
+        return None if self.times is None else self.times[self.frames]
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from the first frame's start to the last one's end (None when the source has no frame rate)."""
+        return None if self.times is None else float(self.times[-1])
 
 
 class InferenceModel:
@@ -258,7 +264,7 @@ def run_video(path: str | Path, model: Callable[[torch.Tensor], torch.Tensor], w
         if batch:
             outputs.append(model(torch.stack(batch)))
         return VideoOutput(str(path), source.num_frames, source.fps or None,
-                           np.asarray(frames, dtype=np.int64).reshape(-1, 2), torch.cat(outputs))
+                           np.asarray(frames, dtype=np.int64).reshape(-1, 2), torch.cat(outputs), source.frame_times())
 
 
 def topk_labels(probs: torch.Tensor, class_names: list[str], k: int) -> list[dict]:
@@ -278,8 +284,7 @@ def prediction_record(out: VideoOutput, class_names: list[str], k: int) -> dict:
             "end_sec": _round(seconds[w, 1]) if seconds is not None else None,
             "top": topk_labels(out.values[w], class_names, k),
         })
-    duration = out.num_frames / out.fps if out.fps else None
-    return {"video": out.path, "num_frames": out.num_frames, "fps": out.fps, "duration_sec": _round(duration),
+    return {"video": out.path, "num_frames": out.num_frames, "fps": out.fps, "duration_sec": _round(out.duration),
             "top": topk_labels(out.values.mean(dim=0), class_names, k), "windows": windows}
 
 

@@ -192,6 +192,16 @@ def test_mpeg_ts_with_a_lost_packet_keeps_its_tail(videos, frames, tmp_path):
     assert matched == sorted(set(matched))
 
 
+def test_two_files_joined_end_to_end_are_a_video_error_saying_to_remux(videos, tmp_path):
+    # `cat a.ts b.ts`: the second file's timestamps start again, so frames cannot be found by timestamp (it once
+    # indexed only half of the frames, silently)
+    path = tmp_path / "joined.ts"
+    path.write_bytes(videos["h264.ts"].read_bytes() * 2)
+    with pytest.raises(VideoError, match=r"joined.ts: timestamps start again \(0\.\d\d s after 1\.\d\d s: files "
+                                         r"joined end to end\?\); remux it first, e.g. ffmpeg -i IN -c copy OUT.mp4"):
+        open_video(path)
+
+
 def test_mp4_cut_before_its_index_is_a_video_error(videos, tmp_path):
     path = _truncate(videos["h264.mp4"], tmp_path / "cut.mp4", 0.5)  # moov atom at the end is lost
     with pytest.raises(VideoError, match="cut.mp4"):

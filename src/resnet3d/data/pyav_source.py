@@ -85,6 +85,8 @@ class PyAVSource(VideoSource):
                     continue
                 stamps.append(t)
                 if packet.is_keyframe:
+                    if keys and t < keys[-1]:
+                        raise VideoError(self.path, self._restart_reason(keys[-1], t))
                     keys.append(t)
         except av.error.FFmpegError:
             damaged = True  # truncated or damaged tail: keep the packets read so far
@@ -101,6 +103,12 @@ class PyAVSource(VideoSource):
             fps = float((len(pts) - 1) / ((pts[-1] - pts[0]) * stream.time_base))
         return VideoInfo(pts=pts, keyframes=keyframes, fps=fps, codec=stream.codec_context.name,
                          time_base=float(stream.time_base or 0))
+
+    def _restart_reason(self, before: int, after: int) -> str:
+        """Why a file whose keyframe timestamps go back cannot be indexed (frames are found by timestamp)."""
+        tb = float(self._stream.time_base or 0)
+        return (f"timestamps start again ({after * tb:.2f} s after {before * tb:.2f} s: files joined end to end?); "
+                "remux it first, e.g. ffmpeg -i IN -c copy OUT.mp4")
 
     def _ends_as_declared(self, pts: np.ndarray) -> bool:
         """True when the packets end where the header says the video ends, so the tail need not be decoded."""

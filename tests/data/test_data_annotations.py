@@ -85,11 +85,12 @@ def test_list_file_numeric_names_and_rawframes(tmp_path):
 
 
 def test_class_folder_tree_with_and_without_split_dirs(tmp_path):
-    touch(tmp_path / "flat", "walk/w1.mp4", "run/r1.avi", "run/notes.txt")
+    touch(tmp_path / "flat", "walk/w1.mp4", "run/r1.avi", "run/notes.txt", "walk/w2.MTS", "walk/w3.ts")
     frame_dir(tmp_path / "flat", "run/r2")
     index = read_index(tmp_path / "flat")
     assert index.classes == ["run", "walk"]
-    assert [(r.video_id, r.label, r.kind) for r in index] == [("r1", 0, "video"), ("r2", 0, "frames"), ("w1", 1, "video")]
+    assert [(r.video_id, r.label, r.kind) for r in index] == [("r1", 0, "video"), ("r2", 0, "frames"), ("w1", 1, "video"),
+                                                              ("w2", 1, "video"), ("w3", 1, "video")]  # camcorder, TS
     touch(tmp_path / "split", "train/a/1.mp4", "val/b/2.mp4")
     split = read_index(tmp_path / "split", "folders")
     assert split.classes == ["a", "b"] and [r.subset for r in split] == ["training", "validation"]

@@ -16,7 +16,8 @@ import numpy as np
 
 from resnet3d.errors import Resnet3dError
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".ogv")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".ogv",
+                  ".ts", ".mts", ".m2ts", ".vob", ".mxf", ".asf")  # MPEG-TS: broadcast and camcorders (AVCHD)
 _CACHE_SIZE = 2048
 
 

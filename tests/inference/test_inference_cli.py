@@ -179,6 +179,17 @@ def test_features_npy_resume_and_hdf5(capsys, tmp_path, tiny_checkpoint, video_d
         assert f["left_0/windows"].shape[1] == 64 and f["left_0"].attrs["complete"]
 
 
+def test_features_of_a_folder_of_symlinks_are_keyed_by_the_links_names(capsys, tmp_path, tiny_checkpoint, video_dir):
+    # a split made of links to one pool of videos (the same video may be linked twice)
+    links = tmp_path / "split"
+    links.mkdir()
+    for name in ("first", "second"):
+        (links / f"{name}.mp4").symlink_to(video_dir / "short.mp4")
+    assert main(["features", str(tiny_checkpoint), str(links), "-o", str(tmp_path / "f"), "--quiet"]) == 0
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == ["first", "second"]
+    np.testing.assert_array_equal(np.load(tmp_path / "f/first/video.npy"), np.load(tmp_path / "f/second/video.npy"))
+
+
 def test_export_cli_checks_against_pytorch(capsys, tmp_path, tiny_checkpoint):
     assert main(["export", str(tiny_checkpoint), "--onnx", str(tmp_path / "m.onnx")]) == 0
     out = capsys.readouterr().out

@@ -102,7 +102,7 @@ def _seconds(out: VideoOutput) -> np.ndarray:
 
 def unique_keys(paths: Iterable[str | Path]) -> list[str]:
     """Output keys for video files: the file name without suffix, or the path below the common folder if names clash."""
-    paths = [Path(p).resolve() for p in paths]
+    paths = [Path(os.path.abspath(p)) for p in paths]  # not resolve(): a folder of symlinks keeps the links' names
     stems = [p.stem for p in paths]
     if len(set(stems)) == len(stems):
         return stems

@@ -6,6 +6,7 @@ as those commands call it, so the demo doubles as an end-to-end check of the who
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -17,10 +18,15 @@ from resnet3d.io import atomic_write_json, atomic_write_text
 
 if TYPE_CHECKING:
     from resnet3d.data.cache import FrameCache
+    from resnet3d.training.config import TrainConfig
 
 CONFIG = "demo"
 SUMMARY_JSON = "demo_summary.json"
 SUMMARY_MD = "demo_summary.md"
+
+
+class DemoInterrupted(Exception):
+    """A stop signal (Ctrl-C, SIGTERM) ended one of the demo's trainings; its checkpoint is saved."""
 
 
 @dataclass(frozen=True)
@@ -121,8 +127,13 @@ def _train_and_evaluate(spec: DemoModel, index: Path, run_dir: Path, size: str, 
     config.model.options = dict(spec.options)  # the 2D twin drops the temporal stem options
     config.data.clip_length = max(1, config.data.clip_length // spec.frame_step)
     config.data.t_stride *= spec.frame_step
-    _clear_previous_run(run_dir)
+    config.run.resume = _interrupted_run(run_dir, config)
+    if config.run.resume is None:
+        _clear_previous_run(run_dir)
     trained = train(config, frame_cache=frames)
+    if trained.status != "finished":
+        raise DemoInterrupted(f"{spec.name}: training stopped after {trained.epochs_done} of {trained.epochs} epochs "
+                              "with a checkpoint; the same command goes on from it")
 
     checkpoint = trained.best_checkpoint or trained.last_checkpoint
     eval_dir = run_dir / "eval"
@@ -171,6 +182,31 @@ def _predict(index_path: Path, out: Path, results: list[dict], progress: bool) -
             row[result["name"]] = {"label": top["label"], "score": top["score"]}
         result["predictions"] = str(target)
     return rows
+
+
+def _interrupted_run(run_dir: Path, config: TrainConfig) -> str | None:
+    """`run_dir`'s last.pth when it holds an unfinished training of this same recipe (a demo stopped by a signal)."""
+    from resnet3d.training.loop import resume_config
+
+    last, summary = run_dir / "checkpoints" / "last.pth", run_dir / "summary.json"
+    if not last.is_file() or (summary.is_file() and json.loads(summary.read_text()).get("status") == "finished"):
+        return None
+    try:
+        stored = resume_config(last)
+    except Resnet3dError:
+        return None  # an unreadable checkpoint: the run starts afresh
+    return str(last) if _same_recipe(stored, config) else None
+
+
+def _same_recipe(stored: TrainConfig, config: TrainConfig) -> bool:
+    """Whether a run's stored (resolved) config trains what `config` asks for; where it runs and how it reports
+    aside. The stored model options are complete, so `config`'s must be among them."""
+    a, b = stored.to_dict(), config.to_dict()
+    for doc in (a, b):
+        doc["run"] = {k: v for k, v in doc["run"].items() if k not in ("resume", "out_dir", "progress")}
+    model_a, model_b = a.pop("model"), b.pop("model")
+    options = all(model_a["options"].get(k) == v for k, v in model_b["options"].items())
+    return a == b and model_a["arch"] == model_b["arch"] and options
 
 
 def _clear_previous_run(run_dir: Path) -> None:

@@ -27,13 +27,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo and print its summary."""
-    from resnet3d.demo import format_summary, run_demo
+    import sys
+
+    from resnet3d.demo import DemoInterrupted, format_summary, run_demo
     from resnet3d.errors import Resnet3dError
 
     if args.epochs is not None and args.epochs < 1:
         raise Resnet3dError(f"--epochs must be >= 1, got {args.epochs}")
-    summary = run_demo(args.out, size=args.size, seed=args.seed, epochs=args.epochs, jobs=args.jobs,
-                       progress=not args.quiet)
+    try:
+        summary = run_demo(args.out, size=args.size, seed=args.seed, epochs=args.epochs, jobs=args.jobs,
+                           progress=not args.quiet)
+    except DemoInterrupted as e:
+        print(f"resnet3d: demo interrupted: {e}", file=sys.stderr)
+        return 130
     print()
     print(format_summary(summary), end="")
     return 0

@@ -20,13 +20,16 @@ _TORCH_WRITE_FAILED = ("unexpected pos", "failed writing file")
 
 
 class WriteError(Resnet3dError):
-    """A file that could not be written for want of room: full disk, quota, file size limit, read-only mount."""
+    """A file that could not be written: no room (full disk, quota, size limit, read-only mount; the message then
+    tells the free space), or no folder to write it in."""
 
-    def __init__(self, path: Path, reason: str):
-        try:
-            free = f", {shutil.disk_usage(path.parent).free / 2**20:.0f} MiB free there"
-        except OSError:
-            free = ""
+    def __init__(self, path: Path, reason: str, *, room: bool = True):
+        free = ""
+        if room:
+            try:
+                free = f", {shutil.disk_usage(path.parent).free / 2**20:.0f} MiB free there"
+            except OSError:
+                pass
         super().__init__(f"cannot write {path}: {reason}{free}")
         self.path = path
 
@@ -53,8 +56,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     auto_da_alloc).
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TMP_SUFFIX, dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TMP_SUFFIX, dir=target.parent)
+    except (FileExistsError, NotADirectoryError) as e:
+        raise WriteError(target, f"{e.filename} is a file, not a folder", room=False) from None
+    except OSError as e:
+        raise no_room(e, target) or WriteError(target, e.strerror, room=False) from None
     os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a finished file gets the mode open() would give it
     os.close(fd)
     try:

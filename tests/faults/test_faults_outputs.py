@@ -48,3 +48,16 @@ def test_accuracy_plot_says_what_it_shows_with_whole_epoch_ticks(tmp_path, monke
     ticks = [t for t in accuracy.get_xticks() if accuracy.get_xlim()[0] <= t <= accuracy.get_xlim()[1]]
     assert ticks and all(float(t).is_integer() for t in ticks)
     assert np.all(np.diff(ticks) >= 1)
+
+
+def test_an_output_path_through_a_file_is_one_line_naming_it(tmp_path):
+    from faults_helpers import one_line_error
+
+    model = create_model("resnet10", num_classes=3, widen_factor=0.125)
+    save_model(tmp_path / "in.pth", model, ModelMeta(arch=model.arch_name, num_classes=3, options=model.arch_options,
+                                                      normalization=get_normalization("kinetics")))
+    (tmp_path / "notes.txt").write_text("mine")
+    done = cli("convert-weights", tmp_path / "in.pth", tmp_path / "notes.txt" / "out.pth")
+    assert one_line_error(done) == (f"resnet3d: error: cannot write {tmp_path / 'notes.txt' / 'out.pth'}: "
+                                    f"{tmp_path / 'notes.txt'} is a file, not a folder")
+    assert (tmp_path / "notes.txt").read_text() == "mine"

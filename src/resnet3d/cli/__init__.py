@@ -62,10 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"resnet3d: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:
-        full = no_room(e, e.filename or ".")  # a write outside the atomic helpers (e.g. a codec's) hit a full disk
-        if full is None:
+        # a file the atomic helpers did not write (a codec's, a log's) or read: one line that names it
+        full = no_room(e, e.filename or ".")
+        if full is None and not e.filename:
             raise
-        print(f"resnet3d: error: {full}", file=sys.stderr)
+        print(f"resnet3d: error: {full or f'{e.filename}: {e.strerror}'}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("resnet3d: interrupted", file=sys.stderr)

@@ -6,7 +6,6 @@ as those commands call it, so the demo doubles as an end-to-end check of the who
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -87,12 +86,17 @@ def run_demo(out: str | Path, *, size: str = "default", seed: int = 0, epochs: i
         generate_dataset(data, size, seed, workers=jobs, progress=progress)
     index = data / INDEX_FILE
 
+    # A demo that stopped before its summary (Ctrl-C, a kill) is carried on: its trainings go on from their
+    # checkpoints. After a complete one, the next demo trains afresh.
+    carry_on = (out / "runs").is_dir() and not (out / SUMMARY_JSON).exists()
+    for name in (SUMMARY_JSON, SUMMARY_MD):
+        (out / name).unlink(missing_ok=True)
     frames = make_frame_cache(load_config(CONFIG, SIZE_OVERRIDES[size]).data.cache_mb)  # both trainings: decode once
     results = []
     for i, spec in enumerate(demo_models()):
         say(f"[{2 + i}/4] {spec.name}: train ({spec.kernels} kernels), evaluate on the test split, report")
         results.append(_train_and_evaluate(spec, index, out / "runs" / spec.name, size, seed, epochs, progress,
-                                           frames))
+                                           frames, carry_on))
 
     say("[4/4] predict: a few test videos with both models")
     predictions = _predict(index, out, results, progress)
@@ -110,8 +114,9 @@ def run_demo(out: str | Path, *, size: str = "default", seed: int = 0, epochs: i
 
 
 def _train_and_evaluate(spec: DemoModel, index: Path, run_dir: Path, size: str, seed: int, epochs: int | None,
-                        progress: bool, frames: FrameCache | None) -> dict:
-    """Train (reading decoded videos from `frames`), evaluate and report one model; its table row."""
+                        progress: bool, frames: FrameCache | None, carry_on: bool) -> dict:
+    """Train (reading decoded videos from `frames`; going on from `run_dir`'s checkpoint with `carry_on`),
+    evaluate and report one model; its table row."""
     from resnet3d.data.synth import CLASS_NAMES
     from resnet3d.evaluation.report import write_run_report
     from resnet3d.evaluation.run import EvalRequest, run_eval
@@ -127,7 +132,7 @@ def _train_and_evaluate(spec: DemoModel, index: Path, run_dir: Path, size: str, 
     config.model.options = dict(spec.options)  # the 2D twin drops the temporal stem options
     config.data.clip_length = max(1, config.data.clip_length // spec.frame_step)
     config.data.t_stride *= spec.frame_step
-    config.run.resume = _interrupted_run(run_dir, config)
+    config.run.resume = _run_to_continue(run_dir, config) if carry_on else None
     if config.run.resume is None:
         _clear_previous_run(run_dir)
     trained = train(config, frame_cache=frames)
@@ -184,12 +189,12 @@ def _predict(index_path: Path, out: Path, results: list[dict], progress: bool) -
     return rows
 
 
-def _interrupted_run(run_dir: Path, config: TrainConfig) -> str | None:
-    """`run_dir`'s last.pth when it holds an unfinished training of this same recipe (a demo stopped by a signal)."""
+def _run_to_continue(run_dir: Path, config: TrainConfig) -> str | None:
+    """`run_dir`'s last.pth when it holds a training of this same recipe (finished or not), else None."""
     from resnet3d.training.loop import resume_config
 
-    last, summary = run_dir / "checkpoints" / "last.pth", run_dir / "summary.json"
-    if not last.is_file() or (summary.is_file() and json.loads(summary.read_text()).get("status") == "finished"):
+    last = run_dir / "checkpoints" / "last.pth"
+    if not last.is_file():
         return None
     try:
         stored = resume_config(last)

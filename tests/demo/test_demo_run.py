@@ -115,37 +115,48 @@ def test_refuses_to_replace_a_folder_it_did_not_write(tmp_path):
     assert (tmp_path / "runs" / "resnet10_3d" / "notes.txt").read_text() == "mine"
 
 
-def test_an_interrupted_demo_stops_and_the_same_command_goes_on_to_the_same_numbers(demo, tmp_path):
+def _interrupt_demo_while_training(out: Path, model: str) -> str:
+    """Start the tiny demo in its own process group, Ctrl-C it (SIGINT to the group) while `model` trains; stderr."""
     import os
-    import re
-    import shutil
     import signal
     import subprocess
     import sys
     import time
 
-    first_out, _, first = demo
-    out = tmp_path / "out"
-    shutil.copytree(first_out / "data", out / "data")  # the same data set, reused as is
-    steps = out / "runs" / "resnet10_3d" / "train_steps.csv"
+    steps = out / "runs" / model / "train_steps.csv"
     proc = subprocess.Popen([sys.executable, "-m", "resnet3d", "demo", "--out", str(out), "--size", "tiny", "--quiet"],
                             start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while proc.poll() is None and not (steps.exists() and len(steps.read_text().splitlines()) > 2):
-        assert time.monotonic() < deadline, "the 3D training did not start"
+        assert time.monotonic() < deadline, f"{model} did not start training"
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in the terminal: the whole process group
+    os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err[-3000:]
+    return err
+
+
+def test_an_interrupted_demo_stops_and_the_same_command_goes_on_to_the_same_numbers(demo, tmp_path):
+    import re
+    import shutil
+
+    first_out, _, first = demo
+    out = tmp_path / "out"
+    shutil.copytree(first_out / "data", out / "data")  # the same data set, reused as is
+    err = _interrupt_demo_while_training(out, "resnet10_3d")
     assert re.search(r"resnet3d: demo interrupted: resnet10_3d: training stopped after [01] of 2 epochs with a "
                      r"checkpoint; the same command goes on from it\n", err)
     assert not (out / "demo_summary.json").exists() and not (out / "runs" / "resnet10_2d").exists()
+    _interrupt_demo_while_training(out, "resnet10_2d")  # the 3D training went on to its end, then the 2D one began
+    epochs_3d = (out / "runs" / "resnet10_3d" / "train_epochs.csv").read_text()
     assert main(["demo", "--out", str(out), "--size", "tiny", "--quiet"]) == 0
+    assert (out / "runs" / "resnet10_3d" / "train_epochs.csv").read_text() == epochs_3d  # finished: not trained again
     again = json.loads((out / "demo_summary.json").read_text())
     keys = ("clip_top1", "video_top1", "mean_class_accuracy", "best_epoch", "epochs")
     assert [{k: m[k] for k in keys} for m in again["models"]] == [{k: m[k] for k in keys} for m in first["models"]]
-    resumed = json.loads((out / "runs" / "resnet10_3d" / "summary.json").read_text())["run"]["weights"]
-    assert resumed == {"resumed_from": str(out / "runs" / "resnet10_3d" / "checkpoints" / "last.pth")}
-    a = load_model(out / "runs" / "resnet10_3d" / "checkpoints" / "best.pth")[0].state_dict()
-    b = load_model(first_out / "runs" / "resnet10_3d" / "checkpoints" / "best.pth")[0].state_dict()
-    assert all(torch.equal(a[k], v) for k, v in b.items())
+    for m in demo_models():
+        resumed = json.loads((out / "runs" / m.name / "summary.json").read_text())["run"]["weights"]
+        assert resumed == {"resumed_from": str(out / "runs" / m.name / "checkpoints" / "last.pth")}
+        a = load_model(out / "runs" / m.name / "checkpoints" / "best.pth")[0].state_dict()
+        b = load_model(first_out / "runs" / m.name / "checkpoints" / "best.pth")[0].state_dict()
+        assert all(torch.equal(a[k], v) for k, v in b.items())

@@ -86,3 +86,18 @@ def test_confusion_csv_round_trip_with_awkward_names(tmp_path):
     write_confusion_csv(cm, names, tmp_path / "c.csv")
     got_names, got = read_confusion_csv(tmp_path / "c.csv")
     assert got_names == names and (got == cm).all()
+
+
+def test_class_names_the_plot_font_cannot_draw_give_one_warning_per_png(tmp_path):
+    import warnings
+
+    from resnet3d.evaluation.report import plot_confusion
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        plot_confusion(np.eye(3), ["跑步", "跳跃", "walk"], tmp_path / "cjk.png")  # matplotlib warns per glyph
+        plot_confusion(np.eye(3), ["run", "jump", "walk"], tmp_path / "latin.png")
+    assert [str(w.message) for w in seen] == [
+        f"cjk.png: the plot font has no glyph for {''.join(sorted('跑步跳跃'))}, drawn as boxes in the PNG (the CSV, "
+        "JSON and Markdown files have the names right)"]
+    assert (tmp_path / "cjk.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "latin.png").exists()

@@ -4,28 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from resnet3d.plots import pyplot, save_png
 from resnet3d.study.findings import SCRATCH, scratch_pairs
 
 DEPTH_PNG = "accuracy_vs_depth.png"
 CURVES_PNG = "curves.png"
 FINETUNE_PNG = "scratch_vs_finetuned.png"
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> None:
-    from resnet3d.io import atomic_path
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
 
 
 def plot_depth(rows: list[dict], archs: list[str], path: Path) -> bool:
@@ -34,7 +18,7 @@ def plot_depth(rows: list[dict], archs: list[str], path: Path) -> bool:
     series = list(dict.fromkeys((r["data"], r["size"]) for r in scratch))
     if not series:
         return False
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for data, size in series:
         points = [(i, r["val_video_top1"]) for i, a in enumerate(archs) for r in scratch
@@ -44,7 +28,7 @@ def plot_depth(rows: list[dict], archs: list[str], path: Path) -> bool:
     ax.set(title="Accuracy vs depth (from scratch)", ylabel="validation video top-1 (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_png(fig, path, dpi=110, bbox_inches="tight")
     return True
 
 
@@ -52,7 +36,7 @@ def plot_curves(rows: list[dict], path: Path) -> bool:
     """Train clip top-1 (dashed) and validation video top-1 (solid) per epoch, every cell on one figure."""
     if not rows:
         return False
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8.0, 5.0))
     for i, r in enumerate(rows):
         colour = plt.cm.tab20(i % 20)
@@ -63,7 +47,7 @@ def plot_curves(rows: list[dict], path: Path) -> bool:
     ax.set(title="Train (dashed) and validation (solid) top-1 of every cell", xlabel="epoch", ylabel="top-1 (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    _save(fig, path)
+    save_png(fig, path, dpi=110, bbox_inches="tight")
     return True
 
 
@@ -73,7 +57,7 @@ def plot_finetune(rows: list[dict], path: Path) -> bool:
              for r, base in scratch_pairs(rows) if base is not None]
     if not pairs:
         return False
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(4.0, 2.2 * len(pairs)), 4.2))
     x = range(len(pairs))
     ax.bar([i - 0.2 for i in x], [100 * p[1] for p in pairs], width=0.4, label="scratch")
@@ -82,7 +66,7 @@ def plot_finetune(rows: list[dict], path: Path) -> bool:
     ax.set(title="Scratch vs fine-tuned", ylabel="validation video top-1 (%)")
     ax.grid(alpha=0.3, axis="y")
     ax.legend()
-    _save(fig, path)
+    save_png(fig, path, dpi=110, bbox_inches="tight")
     return True
 
 

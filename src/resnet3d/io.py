@@ -66,19 +66,26 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a finished file gets the mode open() would give it
     os.close(fd)
     try:
-        yield Path(tmp)
-        _fsync(tmp)
-        os.replace(tmp, target)
-    except OSError as e:
-        full = no_room(e, target)  # the free space is told before the temporary file goes
-        Path(tmp).unlink(missing_ok=True)
-        if full:
-            raise full from None
-        raise
+        with room_errors(target):  # inside: the free space is told before the temporary file goes
+            yield Path(tmp)
+            _fsync(tmp)
+            os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync(target.parent, folder=True)
+
+
+@contextmanager
+def room_errors(path: str | os.PathLike) -> Iterator[None]:
+    """Turn an OSError that says there is no room (see `no_room`) into the WriteError for `path`."""
+    try:
+        yield
+    except OSError as e:
+        full = no_room(e, path)
+        if full:
+            raise full from None
+        raise
 
 
 def no_room(e: OSError, path: str | os.PathLike) -> WriteError | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from resnet3d.formatting import percent
-from resnet3d.io import atomic_write_text, no_room
+from resnet3d.io import atomic_write_text, no_room, room_errors
 
 EPOCH_FIELDS = ["epoch", "step", "lr", "train_loss", "train_clip_top1", "val_loss", "val_clip_top1", "val_clip_top5",
                 "val_video_top1", "val_video_top5", "val_mean_class_accuracy", "ema_val_loss", "ema_val_clip_top1",
@@ -35,14 +35,9 @@ class CsvLog:
 
     def write(self, row: dict[str, Any]) -> None:
         """Append a row (missing fields empty, floats compact)."""
-        try:
+        with room_errors(self.path):
             self._writer.writerow({k: _fmt(row.get(k)) for k in self.fields})
             self._file.flush()
-        except OSError as e:
-            full = no_room(e, self.path)
-            if full:
-                raise full from None
-            raise
 
     def close(self) -> None:
         """Close the file."""

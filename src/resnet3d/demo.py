@@ -191,9 +191,10 @@ def _predict(index_path: Path, out: Path, results: list[dict], progress: bool) -
 
 def _run_to_continue(run_dir: Path, config: TrainConfig) -> str | None:
     """`run_dir`'s last.pth when it holds a training of this same recipe (finished or not), else None."""
+    from resnet3d.training.checkpoint import last_path
     from resnet3d.training.loop import resume_config
 
-    last = run_dir / "checkpoints" / "last.pth"
+    last = last_path(run_dir)
     if not last.is_file():
         return None
     try:

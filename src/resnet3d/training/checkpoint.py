@@ -39,6 +39,11 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def last_path(run_dir: Path) -> Path:
+    """checkpoints/last.pth: the checkpoint a run goes on from."""
+    return run_dir / CHECKPOINT_DIR / "last.pth"
+
+
 def epoch_path(run_dir: Path, epoch: int) -> Path:
     """checkpoints/epoch_NNN.pth for a 1-based epoch number."""
     return run_dir / CHECKPOINT_DIR / f"epoch_{epoch:03d}.pth"
@@ -55,7 +60,7 @@ def prune_epoch_checkpoints(run_dir: Path, keep: int) -> None:
 def resolve_resume(path: str | Path) -> Path:
     """A run folder means its checkpoints/last.pth; a file is used as is."""
     path = Path(path)
-    candidate = path / CHECKPOINT_DIR / "last.pth" if path.is_dir() else path
+    candidate = last_path(path) if path.is_dir() else path
     if not candidate.is_file():
         raise Resnet3dError(f"run.resume: {candidate}: no such checkpoint (give a run folder or a .pth file)")
     return candidate

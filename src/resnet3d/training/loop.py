@@ -99,7 +99,7 @@ def _train(config: TrainConfig, ctx: DistContext, frame_cache: FrameCache | None
                 _print(ctx, advice)
                 advised = True
     except WriteError as e:
-        last = parts.run_dir / ckpt.CHECKPOINT_DIR / "last.pth"
+        last = ckpt.last_path(parts.run_dir)
         if not last.exists():
             raise
         raise Resnet3dError(f"{e}; once there is room, go on from {last} with  resnet3d train --resume "
@@ -253,7 +253,7 @@ def _end_epoch(parts: RunParts, state: TrainState, run_logs: _RunLogs | None, lr
 
 def _resumes_own_epoch_end(parts: RunParts, state: TrainState) -> bool:
     """True when the run goes on from its own last.pth, written at the end of an epoch."""
-    last = parts.run_dir / ckpt.CHECKPOINT_DIR / "last.pth"
+    last = ckpt.last_path(parts.run_dir)
     return (parts.resume_path is not None and state.step_in_epoch == 0 and bool(state.history)
             and Path(parts.resume_path).resolve() == last.resolve())
 

@@ -69,7 +69,7 @@ def build_run(config: TrainConfig, ctx: DistContext, frame_cache: FrameCache | N
     resolved = run_folder.make_absolute(config)
     run_dir = Path(config.run.out_dir)
     resume_path = ckpt.resolve_resume(config.run.resume) if config.run.resume else None
-    if (run_dir / ckpt.CHECKPOINT_DIR / "last.pth").exists() and not run_folder.inside(resume_path, run_dir):
+    if ckpt.last_path(run_dir).exists() and not run_folder.inside(resume_path, run_dir):
         raise TrainingError(f"run.out_dir: {run_dir} already holds a run; continue it with --resume {run_dir} "
                             "or choose another run.out_dir")
     stored = ckpt.training_state(read_checkpoint(resume_path), resume_path) if resume_path else None

@@ -69,3 +69,14 @@ def test_broken_videos_are_still_replaced_and_counted_with_a_cache(videos, tmp_p
     ds = ClipDataset(VideoIndex(["a"], records), clip_length=4, transform=keep_frames, cache=FrameCache(VIDEO_BYTES))
     assert ds[1][0].shape == (4, H, W, 3)
     assert ds.bad_files.count == 1 and len(ds.cache) == 1
+
+
+def test_caching_a_video_file_decodes_it_in_one_pass(videos, monkeypatch):
+    from resnet3d.data.pyav_source import PyAVSource
+
+    reads = []
+    real = PyAVSource._read_sorted
+    monkeypatch.setattr(PyAVSource, "_read_sorted", lambda self, wanted: reads.append(len(wanted)) or real(self, wanted))
+    cache = FrameCache(10 * VIDEO_BYTES)
+    kept = cache.open("v", lambda: open_video(videos["h264.mp4"]))
+    assert reads == [N] and kept.num_frames == N  # the size check decodes nothing: one read of all the frames

@@ -38,7 +38,7 @@ class FrameCache:
             self._videos.move_to_end(key)
             return self._videos[key]
         source = open_source()
-        if source.num_frames * source.height * source.width * 3 > self.max_bytes:
+        if source.num_frames * source.frame_pixels * 3 > self.max_bytes:
             return source
         with source:
             kept = MemorySource(source.path, source.read(np.arange(source.num_frames)), source.fps)

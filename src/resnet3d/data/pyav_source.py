@@ -51,6 +51,12 @@ class PyAVSource(VideoSource):
         return np.append(starts, starts[-1] + 1 / info.fps)
 
     @property
+    def frame_pixels(self) -> int:
+        """Pixels in one frame from the stream header: a display rotation does not change them."""
+        ctx = self._stream.codec_context
+        return ctx.width * ctx.height
+
+    @property
     def width(self) -> int:
         """Frame width as decoded frames have it (after the display rotation)."""
         return self._upright_size()[0]

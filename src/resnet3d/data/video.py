@@ -74,6 +74,11 @@ class VideoSource:
         pos = np.searchsorted(wanted, idx)
         return np.stack([got[p] for p in pos])
 
+    @property
+    def frame_pixels(self) -> int:
+        """Pixels in one frame (width x height), for size estimates; video files tell it without decoding."""
+        return self.width * self.height
+
     def frame_times(self) -> np.ndarray | None:
         """(num_frames + 1,) seconds from the first frame: each frame's start, then the end of the last one (None
         without a frame rate). Video files give their timestamps, so variable-rate (phone) videos are timed right."""

@@ -129,7 +129,7 @@ def _training_step(model, path: str, x, y):
         precision = "fp32"
     else:  # the trainer's own set-up and micro-step, run.precision=auto, run.channels_last=true
         precision = resolve_precision("auto", device)
-        model = prepare_for_training(model, device)
+        model = prepare_for_training(model, device, precision=precision)
         x = to_channels_last(x)
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-3)

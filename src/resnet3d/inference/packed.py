@@ -16,6 +16,7 @@ import operator
 import torch
 import torch.nn.functional as F
 
+from resnet3d.inference.fast_path import without_dead_taps
 from resnet3d.inference.form_choice import fastest_form
 from resnet3d.inference.tap_fold import fold_axis, fold_form_name, fold_input, fold_weight, folded_geometry
 
@@ -45,7 +46,7 @@ class PackedConv(torch.nn.Module):
         self.kernel_t = conv.kernel_size[0] if isinstance(conv, torch.nn.Conv3d) else 1
         self.bias = None if conv.bias is None else conv.bias.detach()
         self.weight = conv.weight.detach()
-        self.packed: dict[str, torch.Tensor] = {}  # form -> oneDNN's packed weight, made on first use
+        self.packed: dict[tuple, torch.Tensor] = {}  # (form, weight shape) -> oneDNN's packed weight, made once
         self.forms = {"eager": self._eager, "packed": self._packed}
         self.axis = fold_axis(conv) if fuse != "add_relu" else None
         if self.axis is not None:
@@ -62,23 +63,24 @@ class PackedConv(torch.nn.Module):
             probe = {k: lambda t, f=f: f(t, other=other.clone()) for k, f in self.forms.items()}
         return self.forms[fastest_form(self, key, probe, x)](x, other)
 
-    def _shallow(self, x: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
-        """As guard_shallow_conv3d: inputs no deeper than the kernel are padded in time by hand (bf16 NaN seen)."""
-        if 1 < self.kernel_t and x.dim() == 5 and x.shape[2] <= self.kernel_t and self.padding[0]:
-            return F.pad(x, (0, 0, 0, 0, self.padding[0], self.padding[0])), [0, *self.padding[1:]]
-        return x, self.padding
+    def _shallow(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+        """As guard_shallow_conv3d: inputs no deeper than the kernel are padded in time by hand (bf16 NaN seen),
+        and the taps that meet only padding are dropped."""
+        if 1 < self.kernel_t and x.dim() == 5 and x.shape[2] <= self.kernel_t:
+            return without_dead_taps(x, self.weight, self.stride[0], self.padding)
+        return x, self.weight, self.padding
 
     def _eager(self, x: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:
-        x, padding = self._shallow(x)
+        x, weight, padding = self._shallow(x)
         conv = F.conv3d if x.dim() == 5 else F.conv2d
-        out = conv(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+        out = conv(x, weight, self.bias, self.stride, padding, self.dilation, self.groups)
         if other is not None:
             out = out.add_(other)
         return out.relu_() if self.fuse != "none" else out
 
     def _packed(self, x: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:
-        x, padding = self._shallow(x)
-        return self._run("packed", self.weight, x, padding, self.stride, self.groups, other)
+        x, weight, padding = self._shallow(x)
+        return self._run("packed", weight, x, padding, self.stride, self.groups, other)
 
     def _folded(self, x: torch.Tensor, other: None = None) -> torch.Tensor:
         folded = fold_input(x, self.axis, *self.fold)
@@ -86,11 +88,12 @@ class PackedConv(torch.nn.Module):
 
     def _run(self, form: str, weight: torch.Tensor, x: torch.Tensor, padding: list[int], stride: list[int],
              groups: int, other: torch.Tensor | None) -> torch.Tensor:
-        packed = self.packed.get(form)
+        key = (form, tuple(weight.shape))  # a shallow input runs fewer taps: a packed weight of its own
+        packed = self.packed.get(key)
         if packed is None:
             if weight.dim() == 5:
                 weight = weight.contiguous(memory_format=torch.channels_last_3d)
-            packed = self.packed[form] = torch.ops.mkldnn._reorder_convolution_weight(
+            packed = self.packed[key] = torch.ops.mkldnn._reorder_convolution_weight(
                 weight, padding, stride, self.dilation, groups, list(x.shape))
         if other is not None:
             binary = (torch.ops.mkldnn._convolution_pointwise_ if self.in_place

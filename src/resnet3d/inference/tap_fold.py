@@ -4,11 +4,14 @@ A 3-channel 7x7x7 stem leaves oneDNN's bf16 kernels mostly idle (AMX tiles want 
 same convolution is a 21-channel 1x7x7 one over an input whose channels are the 7 time-shifted copies of the clip
 (tap-major: channel k * C + c is channel c shifted by tap k), with the weight's time taps moved next to its input
 channels. The result is equal up to summation order, and the state dict is untouched: inference folds a copy of
-the weight (`packed.PackedConv`). Training keeps the plain stem: timed choices could differ between a run and its
-resume, and on the AMD Zen 5 the folded stem made an R3D-18 bf16 step slower (1.22 against 1.14 s at batch 8).
+the weight (`packed.PackedConv`), training folds the weight in its forward (`fold_taps`), so the gradient reaches
+the stem's own weight. Training picks by CPU kind, not by timing, so that a run and its resume run the same
+arithmetic (`fast_path.folds_stem_for_training`).
 """
 
 from __future__ import annotations
+
+import types
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +30,13 @@ def fold_axis(conv: torch.nn.Module) -> int | None:
 
 
 def fold_input(x: torch.Tensor, axis: int, kernel: int, stride: int, padding: int) -> torch.Tensor:
-    """`x` (N, C, T, H, W) padded along `axis`, its `kernel` taps there stacked tap-major as channels."""
+    """`x` (N, C, T, H, W) padded along `axis`, its `kernel` taps there stacked tap-major as channels.
+
+    The taps are stacked in the plain layout, where each is a block copy, and the result is laid out like `x`
+    once: stacking channels_last_3d taps directly interleaves 3-channel runs, 2-3x slower (AMX Xeon, R3D stem).
+    """
+    layout = torch.channels_last_3d if x.is_contiguous(memory_format=torch.channels_last_3d) else None
+    x = x.contiguous()
     pad = [0, 0] * (4 - axis) + [padding, padding]
     x = F.pad(x, pad) if padding else x
     out_len = (x.shape[axis] - kernel) // stride + 1
@@ -36,7 +45,8 @@ def fold_input(x: torch.Tensor, axis: int, kernel: int, stride: int, padding: in
         index = [slice(None)] * x.dim()
         index[axis] = slice(tap, tap + stride * (out_len - 1) + 1, stride)
         taps.append(x[tuple(index)])
-    return torch.cat(taps, dim=1)
+    folded = torch.cat(taps, dim=1)
+    return folded if layout is None else folded.contiguous(memory_format=layout)
 
 
 def fold_weight(weight: torch.Tensor, axis: int) -> torch.Tensor:
@@ -62,3 +72,22 @@ AXIS_NAMES = {2: "time", 4: "width"}
 def fold_form_name(axis: int) -> str:
     """How `chosen_forms` names the folded form."""
     return f"taps folded along {AXIS_NAMES[axis]}"
+
+
+def fold_taps(model: torch.nn.Module) -> list[str]:
+    """Make every foldable convolution of `model` run with its taps folded (same parameters); their names."""
+    names = []
+    for name, module in model.named_modules():
+        if fold_axis(module) is not None:
+            module.forward = types.MethodType(_folded_forward, module)
+            names.append(name)
+    return names
+
+
+def _folded_forward(conv: torch.nn.Conv3d, x: torch.Tensor) -> torch.Tensor:
+    axis = fold_axis(conv)
+    if torch.is_autocast_enabled(x.device.type):  # fold the copy autocast would cast anyway: half the bytes in bf16
+        x = x.to(torch.get_autocast_dtype(x.device.type))
+    taps = (conv.kernel_size[axis - 2], conv.stride[axis - 2], conv.padding[axis - 2])
+    padding, stride = folded_geometry(conv, axis)
+    return F.conv3d(fold_input(x, axis, *taps), fold_weight(conv.weight, axis), conv.bias, stride, padding, 1, 1)

@@ -85,7 +85,7 @@ def build_run(config: TrainConfig, ctx: DistContext, frame_cache: FrameCache | N
     preflight.check_input(model, config)
     config.model.num_classes = meta.num_classes
     data = _build_loaders(config, ctx, index, meta.normalization, frame_cache)
-    model = _place_model(model, config, ctx)
+    model = _place_model(model, config, ctx, choice.precision)
     videos = {config.data.train_subset: len(data["train_set"]),
               **({config.data.val_subset: len(data["val_set"])} if data["val_set"] else {})}
     facts = banner.run_facts(model, precision=choice, channels_last=config.run.channels_last, device=ctx.device,
@@ -117,12 +117,12 @@ def _build_loaders(config: TrainConfig, ctx: DistContext, index: Any, normalizat
             "steps_per_epoch": steps_per_epoch}
 
 
-def _place_model(model: nn.Module, config: TrainConfig, ctx: DistContext) -> nn.Module:
+def _place_model(model: nn.Module, config: TrainConfig, ctx: DistContext, precision: str) -> nn.Module:
     if ctx.distributed and config.model.sync_bn:
         if ctx.device.type != "cuda":
             raise ConfigError("model.sync_bn: SyncBatchNorm works on GPUs only; set model.sync_bn=false on CPU")
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    return prepare_for_training(model, ctx.device, channels_last=config.run.channels_last)
+    return prepare_for_training(model, ctx.device, channels_last=config.run.channels_last, precision=precision)
 
 
 def _wrap(model: nn.Module, config: TrainConfig, ctx: DistContext) -> nn.Module:

@@ -13,9 +13,10 @@ import torch
 import yaml
 
 from resnet3d.inference.compile_policy import LONG_JOB_S, why_eager
-from resnet3d.inference.fast_path import has_5d_weights, times_layer_forms
+from resnet3d.inference.fast_path import folds_stem_for_training, has_5d_weights, times_layer_forms
 from resnet3d.inference.form_choice import chosen_forms
-from resnet3d.inference.machine import PrecisionChoice, choose_precision, format_machine, machine_facts
+from resnet3d.inference.machine import (KIND_LABELS, PrecisionChoice, choose_precision, cpu_kind, format_machine,
+                                        machine_facts)
 from resnet3d.inference.tap_fold import fold_axis
 
 
@@ -55,11 +56,16 @@ def fast_path_facts(network: torch.nn.Module, precision: PrecisionChoice, channe
         convolutions += f"; compiled (inductor freezing) once the clips left would take over {LONG_JOB_S:.0f} s"
     elif compile == "auto":
         convolutions += f"; kept eager ({eager_because})"
-    foldable = timed and not compiled and any(fold_axis(m) is not None for m in network.modules())
+    axes = {fold_axis(m) for m in network.modules()} - {None}
+    if timed and not compiled and axes:
+        stem = "plain or taps folded, whichever times faster at the first batch"
+    elif not inference and 2 in axes and folds_stem_for_training(torch.device(device), precision.precision):
+        stem = f"time taps folded into channels (measured faster for bf16 training on {KIND_LABELS[cpu_kind()]})"
+    else:
+        stem = "plain"
     return {"precision": precision.precision, "requested": precision.requested, "reason": precision.reason,
             "layout": "channels_last_3d" if channels_last and has_5d_weights(network) else "contiguous",
-            "convolutions": "torch.compile, inductor freezing" if compiled else convolutions,
-            "stem": "plain or taps folded, whichever times faster at the first batch" if foldable else "plain"}
+            "convolutions": "torch.compile, inductor freezing" if compiled else convolutions, "stem": stem}
 
 
 def with_chosen_forms(facts: dict, model: torch.nn.Module) -> dict:

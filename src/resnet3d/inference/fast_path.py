@@ -85,18 +85,19 @@ def prepare_for_training(model: torch.nn.Module, device: torch.device | str, *, 
         if folds_stem_for_training(device, resolve_precision(precision, device)):
             from resnet3d.inference.tap_fold import fold_taps
 
-            fold_taps(model)
+            fold_taps(model, axis=2)
     return model
 
 
-# CPU kinds where a bf16 training step runs faster with the stem's taps folded into channels (tap_fold.py). AMX
-# Xeon: the R3D stem's forward + weight gradient 101 against 213 ms at batch 8. Not on the AMD Zen 5 (AVX-512
-# BF16: an R3D-18 step 1.22 against 1.14 s) nor in fp32 (AVX2: 30-45 against 32-38 ms for the stem).
+# CPU kinds where a bf16 training step runs faster with the stem's time taps folded into channels (tap_fold.py).
+# AMX Xeon: the R3D stem's forward + weight gradient 101 against 213 ms at batch 8 (an R3D-18 step 1.24-1.29x
+# faster); folding the width taps of 1x7x7 stems (R(2+1)D, 2D twins) measured 0.89-1.07x, fp32 0.97-1.01x. Not
+# on the AMD Zen 5 (AVX-512 BF16: an R3D-18 step 1.22 against 1.14 s) nor on AVX2 (fp32: 30-45 against 32-38 ms).
 FOLD_STEM_TRAINING_KINDS = ("amx",)
 
 
 def folds_stem_for_training(device: torch.device, precision: str) -> bool:
-    """True where training runs low-channel stems with their taps folded: bf16 on the CPU kinds that measured it."""
+    """True where training folds the time taps of low-channel stems: bf16 on the CPU kinds that measured faster."""
     from resnet3d.inference.machine import cpu_kind
 
     return device.type == "cpu" and precision == "bf16" and cpu_kind() in FOLD_STEM_TRAINING_KINDS
@@ -239,7 +240,8 @@ def guard_shallow_conv3d(model: torch.nn.Module) -> torch.nn.Module:
     temporal kernel is wrong in bf16 (relative error ~1, inf/NaN, at times a crash; a 16-frame R3D-18 hits it in
     layer3: depth 2, kernel 3) and, for some strided shapes, in fp32 too. Forward and input gradients are fine.
     Zero-padding the time axis ourselves (conv padding 0 in time) gives the same output and correct gradients
-    (checked against float64 for kernels 3/5/7, strides 1/2) at the full bf16 speed. Single-frame inputs
+    (checked against float64 for kernels 3/5/7, strides 1/2) at the full bf16 speed, and lets the taps that meet
+    only padding be dropped (`without_dead_taps`). Single-frame inputs
     (`data.clip_length=1`, where every layer is that shallow) take the same path: a NaN was reported from
     `conv1`'s bf16 forward there, where oneDNN would pad 3 frames on each side of one.
     """

@@ -74,11 +74,11 @@ def fold_form_name(axis: int) -> str:
     return f"taps folded along {AXIS_NAMES[axis]}"
 
 
-def fold_taps(model: torch.nn.Module) -> list[str]:
-    """Make every foldable convolution of `model` run with its taps folded (same parameters); their names."""
+def fold_taps(model: torch.nn.Module, axis: int) -> list[str]:
+    """Make the convolutions of `model` that fold along `axis` run folded (same parameters); their names."""
     names = []
     for name, module in model.named_modules():
-        if fold_axis(module) is not None:
+        if fold_axis(module) == axis:
             module.forward = types.MethodType(_folded_forward, module)
             names.append(name)
     return names

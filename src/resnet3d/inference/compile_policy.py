@@ -1,10 +1,10 @@
 """`--compile auto`: compile an inference network only when the job is long enough to pay for it.
 
 torch.compile with inductor freezing costs seconds per input shape and, measured on the AMD Zen 5 kind, makes a
-full-size R3D-18/R3D-50 forward 7-12 % faster (docs/benchmarks.md); the AMX report saw 2.6x. So a job is
+full-size R3D-18/R3D-50 forward 7-12 % faster (docs/benchmarks.md). So a job is
 compiled when the clips still to come would take the eager network over `LONG_JOB_S`, judged from the eager
 batches already run, and only where inductor can build CPU kernels (a C++ compiler is on the PATH) and compiling
-measured faster on this CPU kind (not on AVX2: `COMPILE_NEUTRAL_KINDS`). Jobs that learn their size as they go
+measured faster on this CPU kind (not on AVX2 nor AMX: `COMPILE_NEUTRAL_KINDS`). Jobs that learn their size as they go
 (predict and features: a video's windows are known once it is open) say so with `expect`.
 """
 
@@ -25,10 +25,12 @@ def can_compile(device: torch.device) -> bool:
     return device.type == "cuda" or any(shutil.which(c) for c in ("g++", "c++", "clang++"))
 
 
-# CPU kinds where compile+freeze measured no faster than the eager default (docs/benchmarks.md, fp32 on an AVX2 EPYC:
-# R3D-18 1.26x against 1.22x the original, R3D-50 1.66x against 1.67x; eager convolutions already run at 83-92 % of
-# the fp32 matmul probe there), so `auto` never spends the compile (15-20 s per shape) on them.
-COMPILE_NEUTRAL_KINDS = ("avx2",)
+# CPU kinds where compile+freeze measured no faster than the eager default (docs/benchmarks.md), so `auto` never
+# spends the compile (12-20 s per shape) on them: AVX2 (fp32, an EPYC: R3D-18 1.26x against 1.22x the original,
+# R3D-50 1.66x against 1.67x; eager convolutions run at 83-92 % of the fp32 matmul probe there) and AMX (a Xeon,
+# 2026-12-02: R3D-18 2.8-3.9x against 5.2-5.4x, R3D-50 5.6x against 7.7-7.9x; inductor runs the 3-channel stem
+# plain, where the eager default folds its taps and prepacks every layer).
+COMPILE_NEUTRAL_KINDS = ("avx2", "amx")
 
 
 def compile_pays(device: torch.device) -> bool:

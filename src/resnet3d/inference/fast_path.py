@@ -145,6 +145,9 @@ class InferenceNet(torch.nn.Module):
         self.channels_last = has_5d_weights(self.body)
         if self.channels_last:
             self.body = to_channels_last(self.body)
+        # shallow inputs run their live taps only, as in training: validation (a copy of the guarded training
+        # model) and `resnet3d eval` of its checkpoint then compute alike, bit for bit in fp32
+        guard_shallow_conv3d(self.body)
         if pack:
             from resnet3d.inference.packed import pack_convolutions
 

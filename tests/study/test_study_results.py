@@ -62,8 +62,10 @@ def test_cell_scores_equal_resnet3d_eval_of_the_last_checkpoint(tiny_done, tmp_p
     out, _, _ = tiny_done
     cell = cell_files(out)["large-resnet10-100pct-scratch"]
     run = out / cell["run_dir"]
+    # the study trains and validates in fp32; eval's auto would pick bf16 (and timed forms) on bf16 CPUs
     assert main(["eval", str(run / "checkpoints" / "last.pth"), "--data", str(out / "subsets/large/100pct.json"),
-                 "--subset", "validation", "--clips", "1", "--workers", "0", "--quiet", "-o", str(tmp_path)]) == 0
+                 "--subset", "validation", "--clips", "1", "--workers", "0", "--precision", "fp32", "--quiet",
+                 "-o", str(tmp_path)]) == 0
     metrics = json.loads((tmp_path / "results.json").read_text())["metrics"]
     assert (metrics["video_top1"], metrics["clip_top1"]) == (cell["val_video_top1"], cell["val_clip_top1"])
 

@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from resnet3d.inference.compile_policy import LONG_JOB_S, why_eager
-from resnet3d.inference.fast_path import folds_stem_for_training, has_5d_weights, times_layer_forms
+from resnet3d.inference.fast_path import has_5d_weights, times_layer_forms, training_fold_axis
 from resnet3d.inference.form_choice import chosen_forms
 from resnet3d.inference.machine import (KIND_LABELS, PrecisionChoice, choose_precision, cpu_kind, format_machine,
                                         machine_facts)
@@ -59,7 +59,7 @@ def fast_path_facts(network: torch.nn.Module, precision: PrecisionChoice, channe
     axes = {fold_axis(m) for m in network.modules()} - {None}
     if timed and not compiled and axes:
         stem = "plain or taps folded, whichever times faster at the first batch"
-    elif not inference and 2 in axes and folds_stem_for_training(torch.device(device), precision.precision):
+    elif not inference and training_fold_axis(torch.device(device), precision.precision) in axes:
         stem = f"time taps folded into channels (measured faster for bf16 training on {KIND_LABELS[cpu_kind()]})"
     else:
         stem = "plain"

@@ -82,10 +82,11 @@ def prepare_for_training(model: torch.nn.Module, device: torch.device | str, *, 
     if device.type == "cpu":
         guard_shallow_conv3d(model)
         pool_in_input_dtype(model)
-        if folds_stem_for_training(device, resolve_precision(precision, device)):
+        axis = training_fold_axis(device, resolve_precision(precision, device))
+        if axis is not None:
             from resnet3d.inference.tap_fold import fold_taps
 
-            fold_taps(model, axis=2)
+            fold_taps(model, axis)
     return model
 
 
@@ -96,11 +97,12 @@ def prepare_for_training(model: torch.nn.Module, device: torch.device | str, *, 
 FOLD_STEM_TRAINING_KINDS = ("amx",)
 
 
-def folds_stem_for_training(device: torch.device, precision: str) -> bool:
-    """True where training folds the time taps of low-channel stems: bf16 on the CPU kinds that measured faster."""
+def training_fold_axis(device: torch.device, precision: str) -> int | None:
+    """The axis (2, time) whose taps training folds in low-channel stems, or None: bf16 on the kinds that measured it."""
     from resnet3d.inference.machine import cpu_kind
 
-    return device.type == "cpu" and precision == "bf16" and cpu_kind() in FOLD_STEM_TRAINING_KINDS
+    folds = device.type == "cpu" and precision == "bf16" and cpu_kind() in FOLD_STEM_TRAINING_KINDS
+    return 2 if folds else None
 
 
 def pool_in_input_dtype(model: torch.nn.Module) -> torch.nn.Module:

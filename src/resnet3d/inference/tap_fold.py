@@ -6,7 +6,7 @@ same convolution is a 21-channel 1x7x7 one over an input whose channels are the 
 channels. The result is equal up to summation order, and the state dict is untouched: inference folds a copy of
 the weight (`packed.PackedConv`), training folds the weight in its forward (`fold_taps`), so the gradient reaches
 the stem's own weight. Training picks by CPU kind, not by timing, so that a run and its resume run the same
-arithmetic (`fast_path.folds_stem_for_training`).
+arithmetic (`fast_path.training_fold_axis`).
 """
 
 from __future__ import annotations

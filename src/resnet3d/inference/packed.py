@@ -22,6 +22,7 @@ from resnet3d.inference.tap_fold import fold_axis, fold_form_name, fold_input, f
 
 _CONVS = (torch.nn.Conv2d, torch.nn.Conv3d)
 _ADDS = (operator.add, torch.add, operator.iadd)
+_MAX_POOLS = (torch.nn.MaxPool2d, torch.nn.MaxPool3d)
 
 
 def packing_available() -> bool:
@@ -105,7 +106,11 @@ class PackedConv(torch.nn.Module):
 
 
 def pack_convolutions(graph_module: torch.fx.GraphModule) -> torch.fx.GraphModule:
-    """Make each 2-D/3-D convolution of `graph_module` a `PackedConv`, fusing a lone following ReLU or add+ReLU."""
+    """Make each 2-D/3-D convolution of `graph_module` a `PackedConv`, fusing a lone following ReLU or add+ReLU.
+
+    A convolution followed by a max-pool and then a ReLU (the stems, which pool first for training's sake) gets
+    the ReLU fused and the pool after it: max-pool and ReLU commute, and the fused ReLU costs no pass of its own.
+    """
     modules = dict(graph_module.named_modules())
     graph = graph_module.graph
     for node in list(graph.nodes):
@@ -113,21 +118,22 @@ def pack_convolutions(graph_module: torch.fx.GraphModule) -> torch.fx.GraphModul
         if not isinstance(conv, _CONVS) or isinstance(conv.padding, str) or conv.padding_mode != "zeros":
             continue
         user = _only_user(node)
-        fused: list[torch.fx.Node] = []
+        fuse, erased, result = "none", [], node  # erased[0]'s users read `result` instead
         if _is_relu(user, modules):
-            fused = [user]
+            fuse, erased = "relu", [user]
+        elif _is_max_pool(user, modules) and _is_relu(_only_user(user), modules):
+            fuse, erased, result = "relu", [_only_user(user)], user
         elif _is_residual_add(user, node) and _is_relu(_only_user(user), modules):
             other = user.args[1] if user.args[0] is node else user.args[0]
             user.prepend(node)  # the shortcut may be computed after the convolution: run it just before the add
             node.args = (node.args[0], other)
-            fused = [_only_user(user), user]
+            fuse, erased = "add_relu", [_only_user(user), user]
         parent, _, name = node.target.rpartition(".")
-        in_place = len(fused) == 2 and _last_read_by(node.args[1], user)
-        setattr(graph_module.get_submodule(parent), name,
-                PackedConv(conv, {0: "none", 1: "relu", 2: "add_relu"}[len(fused)], in_place=in_place))
-        if fused:
-            fused[0].replace_all_uses_with(node)
-            for done in fused:
+        in_place = fuse == "add_relu" and _last_read_by(node.args[1], user)
+        setattr(graph_module.get_submodule(parent), name, PackedConv(conv, fuse, in_place=in_place))
+        if erased:
+            erased[0].replace_all_uses_with(result)
+            for done in erased:
                 graph.erase_node(done)
     graph.lint()
     graph_module.delete_all_unused_submodules()
@@ -152,6 +158,10 @@ def _is_relu(node: torch.fx.Node | None, modules: dict) -> bool:
         return isinstance(modules.get(node.target), torch.nn.ReLU)
     return (node.op == "call_function" and node.target in (F.relu, torch.relu)
             or node.op == "call_method" and node.target in ("relu", "relu_"))
+
+
+def _is_max_pool(node: torch.fx.Node | None, modules: dict) -> bool:
+    return node is not None and node.op == "call_module" and isinstance(modules.get(node.target), _MAX_POOLS)
 
 
 def _is_residual_add(node: torch.fx.Node | None, conv: torch.fx.Node) -> bool:

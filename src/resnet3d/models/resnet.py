@@ -76,9 +76,10 @@ class ResNet(VideoClassifier):
         )
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        x = run(self, self.stem_order, x)
-        if self.maxpool is not None:
-            x = self.maxpool(x)
+        if self.maxpool is None:
+            x = run(self, self.stem_order, x)
+        else:  # pooled before the stem's closing ReLU: see `densenet.DenseNet`'s stem
+            x = self.relu(self.maxpool(run(self, self.stem_order[:-1], x)))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return torch.flatten(self.avgpool(x), 1)
 

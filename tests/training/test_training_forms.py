@@ -109,6 +109,21 @@ def test_shallow_inputs_drop_the_taps_that_meet_only_padding(depth, kernel, stri
     assert not cut_grad[:, :, dead].any()  # a dead tap's gradient is the zero it always was
 
 
+def test_a_dead_tap_weight_gradient_reaches_the_parameter_in_its_own_layout():
+    # the parameter's hook sees the gradient autograd hands to accumulation: in the parameter's channels_last_3d
+    # strides, it is taken as it is instead of copied into them
+    weight = torch.nn.Parameter(torch.randn(6, 4, 3, 3, 3).contiguous(memory_format=torch.channels_last_3d))
+    seen = []
+    weight.register_hook(lambda g: seen.append(g.stride()))
+    x = torch.randn(2, 4, 1, 5, 5).contiguous(memory_format=torch.channels_last_3d)
+    cut_x, cut_w, cut_padding = without_dead_taps(x, weight, 1, [1, 1, 1])
+    torch.nn.functional.conv3d(cut_x, cut_w, None, 1, cut_padding).square().sum().backward()
+    assert seen == [weight.stride()] and weight.grad.stride() == weight.stride()
+    plain = weight.detach().clone().requires_grad_()
+    (expected,) = torch.autograd.grad(torch.nn.functional.conv3d(x, plain, None, 1, 1).square().sum(), plain)
+    torch.testing.assert_close(weight.grad, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_the_guarded_16_frame_network_drops_layer4s_dead_taps(monkeypatch):
     taps = []
     real = torch.nn.functional.conv3d

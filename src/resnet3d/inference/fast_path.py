@@ -288,4 +288,26 @@ def without_dead_taps(x: torch.Tensor, weight: torch.Tensor, stride: int, paddin
     back = (out - 1) * stride + hi - lo - depth - front
     if front or back:
         x = torch.nn.functional.pad(x, (0, 0, 0, 0, front, back))
-    return x, weight[:, :, lo:hi], [0, *padding[1:]]
+    live = weight if (lo, hi) == (0, kernel) else _LiveTaps.apply(weight, lo, hi)
+    return x, live, [0, *padding[1:]]
+
+
+class _LiveTaps(torch.autograd.Function):
+    """`weight[:, :, lo:hi]`, whose gradient comes back laid out like `weight`.
+
+    A plain slice's gradient is a contiguous zero tensor of the full shape, which autograd then copies into the
+    channels_last_3d layout of the parameter: for R3D-18's three 512x512x3x3x3 `layer4` weights, ~4 % of a bf16
+    training step on the AMX Xeon.
+    """
+
+    @staticmethod
+    def forward(ctx, weight: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
+        ctx.lo, ctx.hi = lo, hi
+        ctx.save_for_backward(weight)
+        return weight[:, :, lo:hi]
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        full = torch.zeros_like(ctx.saved_tensors[0], dtype=grad.dtype)
+        full[:, :, ctx.lo:ctx.hi] = grad
+        return full, None, None

@@ -78,8 +78,9 @@ class ResNet(VideoClassifier):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         if self.maxpool is None:
             x = run(self, self.stem_order, x)
-        else:  # pooled before the stem's closing ReLU: see `densenet.DenseNet`'s stem
-            x = self.relu(self.maxpool(run(self, self.stem_order[:-1], x)))
+        else:  # pooled before the stem's closing ReLU (`add_stem`'s order ends with it): see `densenet.DenseNet`
+            *body, relu = self.stem_order
+            x = getattr(self, relu)(self.maxpool(run(self, body, x)))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return torch.flatten(self.avgpool(x), 1)
 

@@ -15,6 +15,7 @@ import yaml
 from resnet3d.inference.compile_policy import LONG_JOB_S, why_eager
 from resnet3d.inference.fast_path import has_5d_weights, times_layer_forms, training_fold_axis
 from resnet3d.inference.form_choice import chosen_forms
+from resnet3d.inference.gemm_conv import GEMM_MAX_POSITIONS
 from resnet3d.inference.machine import (KIND_LABELS, PrecisionChoice, choose_precision, cpu_kind, format_machine,
                                         machine_facts)
 from resnet3d.inference.tap_fold import fold_axis
@@ -50,6 +51,9 @@ def fast_path_facts(network: torch.nn.Module, precision: PrecisionChoice, channe
     """How the network runs here: precision (asked, chosen, why), layout, convolution forms, how the stem is picked."""
     timed = inference and times_layer_forms(torch.device(device), precision.precision)  # training runs eager
     convolutions = TIMED_CONVOLUTIONS if timed else "eager"
+    if not inference and any(getattr(m, "gemm_small_outputs", False) for m in network.modules()):
+        convolutions += (f"; as matrix products where the output has at most {GEMM_MAX_POSITIONS} positions per "
+                         f"output channel (measured faster for bf16 training on {KIND_LABELS[cpu_kind()]})")
     compiled = compile == "on"
     eager_because = why_eager(torch.device(device)) if compile == "auto" else None
     if compile == "auto" and eager_because is None:

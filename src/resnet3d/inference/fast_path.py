@@ -9,6 +9,7 @@ from typing import ContextManager, Sequence
 
 import torch
 
+from resnet3d.inference.gemm_conv import conv3d_for_training, gemm_small_outputs, gemm_training_applies
 from resnet3d.inference.machine import choose_precision
 
 
@@ -73,7 +74,8 @@ def keep_freed_memory() -> bool:
 def prepare_for_training(model: torch.nn.Module, device: torch.device | str, *, channels_last: bool = True,
                          precision: str = "auto") -> torch.nn.Module:
     """Move `model` to `device` for training: cuDNN autotuning, channels_last_3d weights, the CPU Conv3d guard,
-    max-pooling kept in bf16 under CPU autocast, the stem's taps folded where that measured faster."""
+    max-pooling kept in bf16 under CPU autocast, small-output convolutions as matrix products and the stem's taps
+    folded where those measured faster."""
     device = torch.device(device)
     tune_backend(device)
     model = model.to(device)
@@ -82,6 +84,8 @@ def prepare_for_training(model: torch.nn.Module, device: torch.device | str, *, 
     if device.type == "cpu":
         guard_shallow_conv3d(model)
         pool_in_input_dtype(model)
+        if channels_last and gemm_training_applies(device, resolve_precision(precision, device)):
+            gemm_small_outputs(model)
         axis = training_fold_axis(device, resolve_precision(precision, device))
         if axis is not None:
             from resnet3d.inference.tap_fold import fold_taps
@@ -259,9 +263,9 @@ def guard_shallow_conv3d(model: torch.nn.Module) -> torch.nn.Module:
 
 def _conv3d_pad_time_if_shallow(conv: torch.nn.Conv3d, x: torch.Tensor) -> torch.Tensor:
     if x.shape[2] > conv.kernel_size[0]:
-        return torch.nn.Conv3d.forward(conv, x)
+        return conv3d_for_training(conv, x, conv.weight, conv.padding)
     x, weight, padding = without_dead_taps(x, conv.weight, conv.stride[0], conv.padding)
-    return torch.nn.functional.conv3d(x, weight, conv.bias, conv.stride, padding, conv.dilation, conv.groups)
+    return conv3d_for_training(conv, x, weight, padding)
 
 
 def live_taps(depth: int, kernel: int, stride: int, padding: int) -> tuple[int, int]:

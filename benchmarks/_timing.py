@@ -122,6 +122,8 @@ def _training_step(model, path: str, x, y):
     import torch
 
     from resnet3d.inference.fast_path import prepare_for_training, resolve_precision, to_channels_last
+    from resnet3d.training.config import TrainConfig
+    from resnet3d.training.schedule import build_optimizer
     from resnet3d.training.step import forward_backward
 
     device = x.device
@@ -132,7 +134,12 @@ def _training_step(model, path: str, x, y):
         model = prepare_for_training(model, device, precision=precision)
         x = to_channels_last(x)
     model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-3)
+    if path == "original":
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-3)
+    else:  # the trainer's optimizer (fused SGD), with the same hyper-parameters
+        config = TrainConfig()
+        config.optim.lr, config.optim.momentum, config.optim.weight_decay = 0.01, 0.9, 1e-3
+        optimizer = build_optimizer(config, list(model.parameters()))
     criterion = torch.nn.CrossEntropyLoss()
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 

@@ -12,7 +12,7 @@ from resnet3d.data.annotations import read_index
 from resnet3d.training.config import ConfigError, load_config
 from resnet3d.inference.fast_path import guard_shallow_conv3d, prepare_for_training
 from resnet3d.training.loop import TrainingError, train
-from resnet3d.training.schedule import build_scheduler as _build_scheduler
+from resnet3d.training.schedule import build_optimizer, build_scheduler as _build_scheduler
 from resnet3d.models.checkpoint import load_model, read_checkpoint
 from reference_helpers import read_csv
 
@@ -83,6 +83,31 @@ def test_schedules_per_step():
     lrs = _scheduled_lrs(config, steps_per_epoch=2, steps=4)
     expected = [0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / 4)) for s in range(4)]
     assert lrs == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("options", [["optim.dampening=0.9"], ["optim.nesterov=true"], ["optim.momentum=0"]])
+def test_the_fused_sgd_steps_to_the_same_values_as_the_plain_one(options):
+    config = load_config(None, ["optim.lr=0.3", "optim.weight_decay=1e-2", *options])
+    torch.manual_seed(0)
+    shapes = [(8, 4, 3, 3, 3), (8,), (5, 8)]
+    start = [torch.randn(s) for s in shapes]
+    start[0] = start[0].contiguous(memory_format=torch.channels_last_3d)
+    grads = [[torch.randn_like(t) for t in start] for _ in range(4)]
+    results = []
+    for make in (lambda ps: build_optimizer(config, ps),
+                 lambda ps: torch.optim.SGD(ps, lr=0.3, momentum=config.optim.momentum, weight_decay=1e-2,
+                                            dampening=config.optim.dampening, nesterov=config.optim.nesterov)):
+        params = [torch.nn.Parameter(t.clone(memory_format=torch.preserve_format)) for t in start]
+        optimizer = make(params)
+        for step in grads:
+            for p, g in zip(params, step):
+                p.grad = g.clone(memory_format=torch.preserve_format)
+            optimizer.step()
+        results.append((optimizer.defaults["fused"], [p.detach() for p in params]))
+    (fused, got), (plain, expected) = results
+    assert fused and not plain
+    assert all(torch.equal(a, b) for a, b in zip(got, expected))
+    assert not torch.equal(got[0], start[0])  # it stepped
 
 
 def test_plateau_lowers_lr_on_validation_loss(tiny_config):
